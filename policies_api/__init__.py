@@ -1,0 +1,1 @@
+"""The gRPC boundary: simulator server, client SDK, Gymnasium env and policy serving."""

@@ -1,0 +1,1 @@
+"""The wire contract (proto/splatsim/v1) and its generated Python code."""

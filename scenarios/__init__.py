@@ -1,0 +1,1 @@
+"""Scenarios from logged data: the nuScenes adapter, scenario files, the demo town, adversaries."""

@@ -1,0 +1,91 @@
+"""World state of the closed loop at one 10 Hz step, and the actions that advance it."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+import numpy as np
+
+
+class ActorMode(enum.IntEnum):
+    """How an actor moves in the closed loop."""
+
+    REPLAY = 0  # follows its logged track, ignores the ego (non-reactive)
+    IDM = 1  # follows its lane with the intelligent driver model, reacts to leaders and the ego
+    ADVERSARY = 2  # follows a plan from an injected ActorPlanner, re-planned every 0.5 s
+
+
+@dataclass(frozen=True)
+class EgoState:
+    """The ego at one step. Pose of the rear axle in the global frame.
+
+    x_m, y_m, yaw_rad: pose; speed_mps: longitudinal speed; accel_mps2: actual longitudinal
+    acceleration (after the actuator lag); steer_rad: actual front-wheel angle; yaw_rate_radps.
+    """
+
+    x_m: float
+    y_m: float
+    yaw_rad: float
+    speed_mps: float
+    accel_mps2: float
+    steer_rad: float
+    yaw_rate_radps: float
+
+    @property
+    def xy(self) -> np.ndarray:
+        return np.array([self.x_m, self.y_m])
+
+
+@dataclass(frozen=True, eq=False)
+class ActorState:
+    """All actors at one step. N actors (the scenario's actors, same order).
+
+    - xy: (N, 2) box centre, global metres; yaw_rad: (N,); speed_mps: (N,) along heading.
+    - valid: (N,) bool: present in the world at this step.
+    - mode: (N,) int8 ActorMode.
+    - lane: (N,) int64 lane an IDM actor follows (-1 none); lane_s_m: (N,) arclength on it.
+    """
+
+    xy: np.ndarray
+    yaw_rad: np.ndarray
+    speed_mps: np.ndarray
+    valid: np.ndarray
+    mode: np.ndarray
+    lane: np.ndarray
+    lane_s_m: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class WorldState:
+    """The closed-loop world at step `step_index` (time `t_us` on the scenario's grid)."""
+
+    step_index: int
+    t_us: int
+    ego: EgoState
+    actors: ActorState
+
+
+@dataclass(frozen=True, eq=False)
+class TrajectoryAction:
+    """A planned ego trajectory, tracked by the engine's tracker.
+
+    - xy_in_ego: (K, 2) poses in the ego frame of the state it was planned from, metres.
+    - yaw_in_ego_rad: (K,) headings in that frame.
+    - t_offset_s: (K,) increasing times after the planning state, seconds (e.g. 0.5 .. 4.0).
+    """
+
+    xy_in_ego: np.ndarray
+    yaw_in_ego_rad: np.ndarray
+    t_offset_s: np.ndarray
+
+
+@dataclass(frozen=True)
+class ControlAction:
+    """Direct controls: commanded longitudinal acceleration and front-wheel angle."""
+
+    accel_mps2: float
+    steer_rad: float
+
+
+Action = TrajectoryAction | ControlAction
