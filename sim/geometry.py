@@ -6,7 +6,10 @@ poses are 4x4 homogeneous matrices named `pose_<from>_to_<to>`.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+from numba import njit
 
 
 def wrap_angle(angle_rad: np.ndarray | float) -> np.ndarray | float:
@@ -215,3 +218,38 @@ def interpolate_polyline(polyline_xy: np.ndarray, arclength_m: np.ndarray) -> tu
     seg_len = np.maximum(s[idx + 1] - s[idx], 1e-12)
     frac = (q - s[idx]) / seg_len
     return line[idx] + frac[..., None] * seg, np.arctan2(seg[..., 1], seg[..., 0])
+
+
+@njit(cache=True)
+def project_point_kernel(ref_xy, ref_s, x, y):
+    """Arclength, signed lateral offset (left +) and segment heading (nan for a one-point path)
+    of the point (x, y) on the polyline ref_xy (P, 2) with cumulative arclength ref_s (P,)."""
+    best_d2 = 1e300
+    best_s = 0.0
+    best_lat = 0.0
+    best_heading = 0.0
+    n = ref_xy.shape[0]
+    if n == 1:
+        return ref_s[0], 0.0, math.nan
+    for i in range(n - 1):
+        dx = ref_xy[i + 1, 0] - ref_xy[i, 0]
+        dy = ref_xy[i + 1, 1] - ref_xy[i, 1]
+        len2 = dx * dx + dy * dy
+        if len2 < 1e-12:
+            continue
+        rx = x - ref_xy[i, 0]
+        ry = y - ref_xy[i, 1]
+        u = min(max((rx * dx + ry * dy) / len2, 0.0), 1.0)
+        fx = rx - u * dx
+        fy = ry - u * dy
+        d2 = fx * fx + fy * fy
+        if d2 < best_d2:
+            best_d2 = d2
+            length = math.sqrt(len2)
+            best_s = ref_s[i] + u * length
+            cross = dx * ry - dy * rx
+            best_lat = math.sqrt(d2) if cross >= 0 else -math.sqrt(d2)
+            best_heading = math.atan2(dy, dx)
+    if best_d2 == 1e300:
+        return ref_s[0], 0.0, math.nan
+    return best_s, best_lat, best_heading

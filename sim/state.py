@@ -44,7 +44,10 @@ class ActorState:
     - xy: (N, 2) box centre, global metres; yaw_rad: (N,); speed_mps: (N,) along heading.
     - valid: (N,) bool: present in the world at this step.
     - mode: (N,) int8 ActorMode.
-    - lane: (N,) int64 lane an IDM actor follows (-1 none); lane_s_m: (N,) arclength on it.
+    - path_s_m: (N,) arclength of an IDM actor along its path (see `sim.actors.ActorPaths`).
+    - plan_xy: (N, H, 2) and plan_yaw_rad: (N, H): the current plan of ADVERSARY actors, global
+      poses at 10 Hz; row k applies at step plan_step[n] + k. H is 0 when no actor has a plan.
+    - plan_step: (N,) int64.
     """
 
     xy: np.ndarray
@@ -52,8 +55,10 @@ class ActorState:
     speed_mps: np.ndarray
     valid: np.ndarray
     mode: np.ndarray
-    lane: np.ndarray
-    lane_s_m: np.ndarray
+    path_s_m: np.ndarray
+    plan_xy: np.ndarray
+    plan_yaw_rad: np.ndarray
+    plan_step: np.ndarray
 
 
 @dataclass(frozen=True, eq=False)

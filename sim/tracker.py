@@ -1,0 +1,271 @@
+"""Trajectory tracking: a gain-scheduled LQR for lateral control and a feedforward + PI-like
+law for speed, in the style of nuPlan's and NAVSIM's LQR tracker.
+
+A planned trajectory (ego-frame poses with times) becomes a `Reference` in the global frame:
+poses densified to the engine's step, arclength, speed and curvature along it. The lateral LQR
+works on the path-error model (lateral error e_y, heading error e_psi, input curvature offset)
+discretised at the engine step; its infinite-horizon gains are solved once per speed on a grid
+and interpolated, so a step costs a few microseconds inside the compiled kernel.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import scipy.linalg
+from numba import njit
+
+from sim.dynamics import SPEED, X, Y, YAW, bicycle_step_kernel, params_vector
+from sim.errors import ActionError
+from sim.geometry import project_point_kernel
+from sim.scenario import DT_S, EgoParams
+from sim.state import EgoState, TrajectoryAction
+
+
+@dataclass(frozen=True)
+class TrackerParams:
+    """Tracker gains.
+
+    - lateral_q_error_m: weight of lateral error^2 in the LQR cost.
+    - lateral_q_heading_rad: weight of heading error^2.
+    - lateral_r_curvature: weight of curvature-offset^2 (1/m)^2; larger is smoother.
+    - speed_gain_per_s: feedback gain on speed error (m/s^2 per m/s).
+    - position_gain_per_s2: feedback gain on along-track position error (m/s^2 per m).
+    - min_schedule_speed_mps: LQR gains below this speed use this speed (the model degenerates at 0).
+    """
+
+    lateral_q_error_m: float = 1.0
+    lateral_q_heading_rad: float = 2.0
+    lateral_r_curvature: float = 20.0
+    speed_gain_per_s: float = 1.5
+    position_gain_per_s2: float = 0.4
+    min_schedule_speed_mps: float = 1.0
+
+    def vector(self) -> np.ndarray:
+        return np.array([self.speed_gain_per_s, self.position_gain_per_s2], dtype=np.float64)
+
+
+GAIN_SPEEDS_MPS = np.linspace(0.0, 40.0, 81)
+
+
+@lru_cache(maxsize=16)
+def lqr_gain_table(params: TrackerParams, dt_s: float = DT_S) -> np.ndarray:
+    """(len(GAIN_SPEEDS_MPS), 2) lateral LQR gains [k_e_y, k_e_psi] per scheduled speed."""
+    q = np.diag([params.lateral_q_error_m, params.lateral_q_heading_rad])
+    r = np.array([[params.lateral_r_curvature]])
+    gains = np.zeros((len(GAIN_SPEEDS_MPS), 2))
+    for i, v in enumerate(np.maximum(GAIN_SPEEDS_MPS, params.min_schedule_speed_mps)):
+        a = np.array([[1.0, v * dt_s], [0.0, 1.0]])
+        b = np.array([[0.5 * v * v * dt_s * dt_s], [v * dt_s]])
+        p = scipy.linalg.solve_discrete_are(a, b, q, r)
+        gains[i] = np.linalg.solve(r + b.T @ p @ b, b.T @ p @ a)[0]
+    return gains
+
+
+@dataclass(frozen=True, eq=False)
+class Reference:
+    """A trajectory to track, in the global frame, densified to M points.
+
+    t_s: (M,) time since the reference's start; xy: (M, 2); yaw_rad: (M,) unwrapped;
+    s_m: (M,) arclength; speed_mps: (M,); curvature_per_m: (M,).
+    """
+
+    t_s: np.ndarray
+    xy: np.ndarray
+    yaw_rad: np.ndarray
+    s_m: np.ndarray
+    speed_mps: np.ndarray
+    curvature_per_m: np.ndarray
+
+
+def validate_trajectory(action: TrajectoryAction) -> None:
+    """Raise ActionError for a trajectory the tracker cannot follow."""
+    xy, yaw, t = action.xy_in_ego, action.yaw_in_ego_rad, action.t_offset_s
+    if not (isinstance(xy, np.ndarray) and isinstance(yaw, np.ndarray) and isinstance(t, np.ndarray)):
+        xy, yaw, t = (np.asarray(a, dtype=np.float64) for a in (xy, yaw, t))
+    if xy.ndim != 2 or xy.shape[1] != 2 or len(xy) < 1:
+        raise ActionError(f"trajectory xy_in_ego must have shape (K, 2) with K >= 1, got {xy.shape}")
+    if yaw.shape != (len(xy),) or t.shape != (len(xy),):
+        raise ActionError(f"trajectory yaw and t_offset_s must have shape ({len(xy)},), got {yaw.shape} and {t.shape}")
+    problem = _trajectory_problem(np.asarray(xy, np.float64), np.asarray(yaw, np.float64), np.asarray(t, np.float64))
+    if problem:
+        raise ActionError(_TRAJECTORY_PROBLEMS[problem])
+
+
+_TRAJECTORY_PROBLEMS = {
+    1: "trajectory contains NaN or infinite values",
+    2: "trajectory t_offset_s must be positive and strictly increasing",
+    3: "trajectory reaches beyond 10 km or 60 s; poses must be metres in the ego frame, times in seconds",
+}
+
+
+@njit(cache=True)
+def _trajectory_problem(xy, yaw, t):
+    """0 when the trajectory is usable, else a key of _TRAJECTORY_PROBLEMS."""
+    for i in range(t.shape[0]):
+        if not (math.isfinite(xy[i, 0]) and math.isfinite(xy[i, 1]) and math.isfinite(yaw[i]) and math.isfinite(t[i])):
+            return 1
+    for i in range(t.shape[0]):
+        if t[i] <= (t[i - 1] if i > 0 else 0.0):
+            return 2
+    for i in range(t.shape[0]):
+        if abs(xy[i, 0]) > 1e4 or abs(xy[i, 1]) > 1e4 or t[i] > 60.0:
+            return 3
+    return 0
+
+
+def reference_from_trajectory(action: TrajectoryAction, ego: EgoState, dt_s: float = DT_S) -> Reference:
+    """The global-frame reference of a trajectory planned from `ego`, starting at the ego pose."""
+    validate_trajectory(action)
+    return Reference(*_reference_kernel(np.asarray(action.t_offset_s, dtype=np.float64),
+                                        np.asarray(action.xy_in_ego, dtype=np.float64),
+                                        np.asarray(action.yaw_in_ego_rad, dtype=np.float64),
+                                        ego.x_m, ego.y_m, ego.yaw_rad, dt_s))
+
+
+def reference_from_global_poses(xy: np.ndarray, yaw_rad: np.ndarray, dt_s: float = DT_S) -> Reference:
+    """A reference from global poses (M, 2), (M,) already on the engine's time grid, from t = 0."""
+    xy = np.asarray(xy, dtype=np.float64)
+    yaw = np.asarray(yaw_rad, dtype=np.float64)
+    t = np.arange(1, len(xy)) * dt_s
+    rel = xy[1:] - xy[0]
+    c, s = np.cos(yaw[0]), np.sin(yaw[0])
+    local = np.stack([c * rel[:, 0] + s * rel[:, 1], -s * rel[:, 0] + c * rel[:, 1]], -1)
+    return Reference(*_reference_kernel(t, local, yaw[1:] - yaw[0], xy[0, 0], xy[0, 1], yaw[0], dt_s))
+
+
+@njit(cache=True)
+def _reference_kernel(t_knots, xy_local, yaw_local, ox, oy, oyaw, dt_s):
+    """Densify ego-frame knots (prepended with the origin at t = 0) to the step grid, move them
+    to global, and derive arclength, speed and curvature."""
+    k = t_knots.shape[0]
+    n = int(math.floor(t_knots[k - 1] / dt_s + 0.5)) + 1
+    t = np.arange(n) * dt_s
+    kt = np.empty(k + 1)
+    kx = np.empty(k + 1)
+    ky = np.empty(k + 1)
+    kyaw = np.empty(k + 1)
+    kt[0] = kx[0] = ky[0] = kyaw[0] = 0.0
+    for i in range(k):
+        kt[i + 1] = t_knots[i]
+        kx[i + 1] = xy_local[i, 0]
+        ky[i + 1] = xy_local[i, 1]
+        # Unwrap so interpolation never takes the long way round.
+        d = yaw_local[i] - kyaw[i]
+        d = (d + math.pi) % (2.0 * math.pi) - math.pi
+        kyaw[i + 1] = kyaw[i] + d
+    c, s_ = math.cos(oyaw), math.sin(oyaw)
+    xy = np.empty((n, 2))
+    yaw = np.empty(n)
+    for i in range(n):
+        lx = _interp(t[i], kt, kx)
+        ly = _interp(t[i], kt, ky)
+        xy[i, 0] = ox + c * lx - s_ * ly
+        xy[i, 1] = oy + s_ * lx + c * ly
+        yaw[i] = oyaw + _interp(t[i], kt, kyaw)
+    arc = np.zeros(n)
+    for i in range(1, n):
+        arc[i] = arc[i - 1] + math.hypot(xy[i, 0] - xy[i - 1, 0], xy[i, 1] - xy[i - 1, 1])
+    speed = np.zeros(n)
+    curv = np.zeros(n)
+    for i in range(n):
+        lo = max(i - 1, 0)
+        hi = min(i + 1, n - 1)
+        if hi > lo:
+            ds = arc[hi] - arc[lo]
+            speed[i] = max(ds / ((hi - lo) * dt_s), 0.0)
+            # Curvature only where the path moves; a standing reference has none.
+            curv[i] = (yaw[hi] - yaw[lo]) / ds if ds > 1e-3 * (hi - lo) else 0.0
+    return t, xy, yaw, arc, speed, curv
+
+
+@njit(cache=True)
+def _interp(xq, xs, ys):
+    n = xs.shape[0]
+    if xq <= xs[0]:
+        return ys[0]
+    if xq >= xs[n - 1]:
+        return ys[n - 1]
+    lo = 0
+    hi = n - 1
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if xs[mid] <= xq:
+            lo = mid
+        else:
+            hi = mid
+    f = (xq - xs[lo]) / (xs[hi] - xs[lo])
+    return ys[lo] + f * (ys[hi] - ys[lo])
+
+
+@njit(cache=True)
+def track_step_kernel(state, t_now_s, ref_t, ref_xy, ref_yaw, ref_s, ref_speed, ref_curv,
+                      gain_speeds, gains, long_gains, params, dt_s):
+    """Controls (accel_cmd, steer_cmd) that follow the reference from `state` at time t_now_s."""
+    wheelbase = params[0]
+    tau_a = params[5]
+    tau_s = params[6]
+    speed = state[SPEED]
+    t_end = ref_t[ref_t.shape[0] - 1]
+
+    # Longitudinal: feedforward of the reference acceleration one step plus the actuator lag
+    # ahead (so it acts when the reference wants it), feedback on the speed and position errors
+    # now. Differences are taken away from the plan's first segment, which carries whatever
+    # mismatch the ego has with the plan.
+    s_ego, e_y, path_heading = project_point_kernel(ref_xy, ref_s, state[X], state[Y])
+    t_a = t_now_s + dt_s + tau_a
+    v_next = _interp(t_a + dt_s, ref_t, ref_speed) if t_a + dt_s <= t_end else 0.0
+    v_prev = _interp(t_a - dt_s, ref_t, ref_speed) if t_a - dt_s <= t_end else 0.0
+    accel_ff = (v_next - v_prev) / (2.0 * dt_s)
+    v_now = _interp(t_now_s, ref_t, ref_speed) if t_now_s <= t_end else 0.0
+    s_now = _interp(t_now_s, ref_t, ref_s)
+    accel_cmd = accel_ff + long_gains[0] * (v_now - speed) + long_gains[1] * (s_now - s_ego)
+    if t_now_s >= t_end and speed < 0.3:
+        accel_cmd = -1.0  # hold the stop at the end of the plan
+
+    # Lateral: curvature feedforward previewed by the steering lag, LQR feedback on errors.
+    if math.isnan(path_heading):
+        return accel_cmd, state[5]
+    e_psi = (state[2] - path_heading + math.pi) % (2.0 * math.pi) - math.pi
+    v_sched = min(max(speed, gain_speeds[0]), gain_speeds[gain_speeds.shape[0] - 1])
+    k_y = _interp(v_sched, gain_speeds, gains[:, 0])
+    k_psi = _interp(v_sched, gain_speeds, gains[:, 1])
+    kappa_ref = _interp(s_ego + speed * (tau_s + 0.5 * dt_s), ref_s, ref_curv)
+    kappa = kappa_ref - (k_y * e_y + k_psi * e_psi)
+    steer_cmd = math.atan(wheelbase * kappa)
+    return accel_cmd, steer_cmd
+
+
+@njit(cache=True)
+def rollout_kernel(state0, n_steps, ref_t, ref_xy, ref_yaw, ref_s, ref_speed, ref_curv,
+                   gain_speeds, gains, long_gains, params, dt_s):
+    """(n_steps + 1, 6) states of the bicycle tracking the reference from state0 at t = 0."""
+    out = np.empty((n_steps + 1, 6))
+    out[0] = state0
+    state = state0.copy()
+    for k in range(n_steps):
+        a_cmd, d_cmd = track_step_kernel(state, k * dt_s, ref_t, ref_xy, ref_yaw, ref_s, ref_speed, ref_curv,
+                                         gain_speeds, gains, long_gains, params, dt_s)
+        state = bicycle_step_kernel(state, a_cmd, d_cmd, params, dt_s)
+        out[k + 1] = state
+    return out
+
+
+def tracking_controls(reference: Reference, state_vec: np.ndarray, t_now_s: float, ego_params: EgoParams,
+                      tracker: TrackerParams, dt_s: float = DT_S) -> tuple[float, float]:
+    """(accel_cmd_mps2, steer_cmd_rad) that follow `reference` from the state vector at t_now_s."""
+    return track_step_kernel(state_vec, float(t_now_s), reference.t_s, reference.xy, reference.yaw_rad,
+                             reference.s_m, reference.speed_mps, reference.curvature_per_m, GAIN_SPEEDS_MPS,
+                             lqr_gain_table(tracker, dt_s), tracker.vector(), params_vector(ego_params), float(dt_s))
+
+
+def rollout(reference: Reference, state_vec: np.ndarray, n_steps: int, ego_params: EgoParams,
+            tracker: TrackerParams, dt_s: float = DT_S) -> np.ndarray:
+    """(n_steps + 1, 6) state vectors of the ego tracking `reference` (open loop over the plan)."""
+    return rollout_kernel(np.asarray(state_vec, dtype=np.float64), int(n_steps), reference.t_s, reference.xy,
+                          reference.yaw_rad, reference.s_m, reference.speed_mps, reference.curvature_per_m,
+                          GAIN_SPEEDS_MPS, lqr_gain_table(tracker, dt_s), tracker.vector(),
+                          params_vector(ego_params), float(dt_s))

@@ -1,0 +1,60 @@
+"""The LQR tracker follows curves within stated errors and rejects unusable trajectories."""
+
+import numpy as np
+import pytest
+
+from sim.errors import ActionError
+from sim.scenario import EgoParams
+from sim.state import EgoState, TrajectoryAction
+from sim.tracker import TrackerParams, reference_from_global_poses, reference_from_trajectory, rollout
+
+
+def circle(radius_m: float, speed_mps: float, seconds: float):
+    t = np.arange(0.0, seconds + 1e-9, 0.1)
+    angle = speed_mps * t / radius_m
+    return np.stack([radius_m * np.sin(angle), radius_m * (1 - np.cos(angle))], -1), angle
+
+
+@pytest.mark.parametrize("radius_m,speed_mps", [(30.0, 10.0), (15.0, 6.0), (200.0, 20.0)])
+def test_tracks_a_circle_within_15_cm_after_settling(radius_m, speed_mps):
+    xy, yaw = circle(radius_m, speed_mps, 8.0)
+    ref = reference_from_global_poses(xy, yaw)
+    states = rollout(ref, np.array([0.0, 0.5, 0.0, speed_mps, 0.0, 0.0]), 80, EgoParams(), TrackerParams())
+    radial = np.hypot(states[:, 0], states[:, 1] - radius_m) - radius_m
+    assert abs(radial[0]) == pytest.approx(0.5)  # starts 0.5 m off the curve
+    assert np.max(np.abs(radial[20:])) < 0.15  # settled within 2 s
+    along = np.hypot(states[20:, 0] - xy[20:, 0], states[20:, 1] - xy[20:, 1])
+    assert np.max(along) < 0.5
+
+
+def test_tracks_an_accelerating_straight_within_20_cm():
+    t = np.arange(0.0, 4.0 + 1e-9, 0.1)
+    s = 5.0 * t + 0.5 * 1.0 * t ** 2
+    ref = reference_from_global_poses(np.stack([s, np.zeros_like(s)], -1), np.zeros_like(s))
+    states = rollout(ref, np.array([0.0, 0.0, 0.0, 5.0, 0.0, 0.0]), 35, EgoParams(), TrackerParams())
+    assert np.max(np.abs(states[:, 0] - s[:36])) < 0.2
+    assert np.max(np.abs(states[:, 1])) < 1e-9
+
+
+def test_reference_from_ego_frame_trajectory_is_in_global():
+    ego = EgoState(100.0, 50.0, np.pi / 2, 5.0, 0.0, 0.0, 0.0)
+    t = np.arange(1, 11) * 0.1
+    action = TrajectoryAction(np.stack([5.0 * t, np.zeros(10)], -1), np.zeros(10), t)
+    ref = reference_from_trajectory(action, ego)
+    assert ref.xy[0] == pytest.approx([100.0, 50.0])
+    assert ref.xy[-1] == pytest.approx([100.0, 55.0])
+    assert ref.speed_mps[3] == pytest.approx(5.0)
+
+
+@pytest.mark.parametrize("xy,yaw,t,message", [
+    (np.array([[1.0, np.nan]]), np.zeros(1), np.array([0.5]), "NaN"),
+    (np.array([[1.0, 0.0], [2.0, 0.0]]), np.zeros(2), np.array([0.5, 0.5]), "strictly increasing"),
+    (np.array([[1.0, 0.0]]), np.zeros(1), np.array([-0.1]), "positive"),
+    (np.array([[1e6, 0.0]]), np.zeros(1), np.array([0.5]), "10 km"),
+    (np.zeros((3, 3)), np.zeros(3), np.array([0.1, 0.2, 0.3]), "shape"),
+    (np.zeros((3, 2)), np.zeros(2), np.array([0.1, 0.2, 0.3]), "shape"),
+])
+def test_unusable_trajectories_raise_action_error(xy, yaw, t, message):
+    ego = EgoState(0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0)
+    with pytest.raises(ActionError, match=message):
+        reference_from_trajectory(TrajectoryAction(xy, yaw, t), ego)
