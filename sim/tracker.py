@@ -69,7 +69,8 @@ def lqr_gain_table(params: TrackerParams, dt_s: float = DT_S) -> np.ndarray:
 class Reference:
     """A trajectory to track, in the global frame, densified to M points.
 
-    t_s: (M,) time since the reference's start; xy: (M, 2); yaw_rad: (M,) unwrapped;
+    t_s: (M,) time relative to the planning state (starts at or before 0, see
+    `_reference_kernel`); xy: (M, 2); yaw_rad: (M,) unwrapped;
     s_m: (M,) arclength; speed_mps: (M,); curvature_per_m: (M,).
     """
 
@@ -127,7 +128,7 @@ def reference_from_trajectory(action: TrajectoryAction, ego: EgoState, dt_s: flo
 
 
 def reference_from_global_poses(xy: np.ndarray, yaw_rad: np.ndarray, dt_s: float = DT_S) -> Reference:
-    """A reference from global poses (M, 2), (M,) already on the engine's time grid, from t = 0."""
+    """A reference from global poses (M, 2), (M,) on the engine's time grid; pose 0 is now."""
     xy = np.asarray(xy, dtype=np.float64)
     yaw = np.asarray(yaw_rad, dtype=np.float64)
     t = np.arange(1, len(xy)) * dt_s
@@ -139,24 +140,44 @@ def reference_from_global_poses(xy: np.ndarray, yaw_rad: np.ndarray, dt_s: float
 
 @njit(cache=True)
 def _reference_kernel(t_knots, xy_local, yaw_local, ox, oy, oyaw, dt_s):
-    """Densify ego-frame knots (prepended with the origin at t = 0) to the step grid, move them
-    to global, and derive arclength, speed and curvature."""
+    """Densify ego-frame knots to the step grid, move them to global, and derive arclength,
+    speed and curvature.
+
+    The path is the plan itself, extended backward along its first segment to before t = 0 at
+    the first segment's speed; it does not start at the ego. So an ego that is ahead of its plan
+    projects behind it and is told to slow down, rather than reading "drive back to that
+    point" as forward speed.
+    """
     k = t_knots.shape[0]
-    n = int(math.floor(t_knots[k - 1] / dt_s + 0.5)) + 1
-    t = np.arange(n) * dt_s
     kt = np.empty(k + 1)
     kx = np.empty(k + 1)
     ky = np.empty(k + 1)
     kyaw = np.empty(k + 1)
-    kt[0] = kx[0] = ky[0] = kyaw[0] = 0.0
+    kyaw[1] = yaw_local[0]
     for i in range(k):
         kt[i + 1] = t_knots[i]
         kx[i + 1] = xy_local[i, 0]
         ky[i + 1] = xy_local[i, 1]
-        # Unwrap so interpolation never takes the long way round.
-        d = yaw_local[i] - kyaw[i]
-        d = (d + math.pi) % (2.0 * math.pi) - math.pi
-        kyaw[i + 1] = kyaw[i] + d
+        if i > 0:
+            # Unwrap so interpolation never takes the long way round.
+            d = yaw_local[i] - kyaw[i]
+            kyaw[i + 1] = kyaw[i] + (d + math.pi) % (2.0 * math.pi) - math.pi
+    if k == 1:
+        kt[0], kx[0], ky[0], kyaw[0] = 0.0, 0.0, 0.0, 0.0  # one knot: the path runs from the ego to it
+    else:
+        dx = kx[2] - kx[1]
+        dy = ky[2] - ky[1]
+        length = math.hypot(dx, dy)
+        v_first = length / (kt[2] - kt[1])
+        ux, uy = (dx / length, dy / length) if length > 1e-9 else (math.cos(kyaw[1]), math.sin(kyaw[1]))
+        back_s = kt[1] + 0.5
+        kt[0] = kt[1] - back_s
+        kx[0] = kx[1] - ux * v_first * back_s
+        ky[0] = ky[1] - uy * v_first * back_s
+        kyaw[0] = kyaw[1]
+    n = int(math.floor((kt[k] - kt[0]) / dt_s + 0.5)) + 1
+    t = kt[0] + np.arange(n) * dt_s
+    t[n - 1] = kt[k]
     c, s_ = math.cos(oyaw), math.sin(oyaw)
     xy = np.empty((n, 2))
     yaw = np.empty(n)
@@ -176,7 +197,7 @@ def _reference_kernel(t_knots, xy_local, yaw_local, ox, oy, oyaw, dt_s):
         hi = min(i + 1, n - 1)
         if hi > lo:
             ds = arc[hi] - arc[lo]
-            speed[i] = max(ds / ((hi - lo) * dt_s), 0.0)
+            speed[i] = max(ds / (t[hi] - t[lo]), 0.0)
             # Curvature only where the path moves; a standing reference has none.
             curv[i] = (yaw[hi] - yaw[lo]) / ds if ds > 1e-3 * (hi - lo) else 0.0
     return t, xy, yaw, arc, speed, curv

@@ -41,9 +41,23 @@ def test_reference_from_ego_frame_trajectory_is_in_global():
     t = np.arange(1, 11) * 0.1
     action = TrajectoryAction(np.stack([5.0 * t, np.zeros(10)], -1), np.zeros(10), t)
     ref = reference_from_trajectory(action, ego)
-    assert ref.xy[0] == pytest.approx([100.0, 50.0])
+    now = int(np.argmin(np.abs(ref.t_s)))
+    assert ref.t_s[0] < 0.0 and ref.t_s[now] == pytest.approx(0.0)
+    assert ref.xy[now] == pytest.approx([100.0, 50.0])  # the plan extended back through the ego
     assert ref.xy[-1] == pytest.approx([100.0, 55.0])
-    assert ref.speed_mps[3] == pytest.approx(5.0)
+    assert ref.speed_mps[now + 3] == pytest.approx(5.0)
+
+
+def test_an_ego_ahead_of_its_plan_brakes_instead_of_turning_back():
+    """The plan stands 1 m behind the ego: the tracker must brake, not accelerate or steer."""
+    from sim.tracker import tracking_controls
+
+    ego = EgoState(0.0, 0.0, 0.0, 4.0, 0.0, 0.0, 0.0)
+    t = np.arange(1, 41) * 0.1
+    action = TrajectoryAction(np.tile([-1.0, 0.0], (40, 1)), np.zeros(40), t)
+    accel, steer = tracking_controls(reference_from_trajectory(action, ego), np.array([0, 0, 0, 4.0, 0, 0]), 0.0,
+                                     EgoParams(), TrackerParams())
+    assert accel < -3.0 and abs(steer) < 1e-9
 
 
 @pytest.mark.parametrize("xy,yaw,t,message", [
