@@ -6,8 +6,6 @@ boxes, trails and the view, so a 20 s episode encodes in a few seconds.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -18,6 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.collections import LineCollection, PolyCollection  # noqa: E402
 
+from sim.atomic import atomic_path  # noqa: E402
 from sim.engine import Episode  # noqa: E402
 from sim.geometry import box_corners_xy  # noqa: E402
 from sim.scenario import ActorKind, Scenario  # noqa: E402
@@ -113,21 +112,12 @@ def bev_frame(scenario: Scenario, episode: Episode, index: int, size_px: int = 4
 
 def write_video_atomic(frames, path: str | Path, fps: int = 10) -> Path:
     """Encode (H, W, 3) uint8 frames to an H.264 mp4 at `path`, via a temporary file and rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".mp4", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".mp4") as tmp:
         with imageio.get_writer(tmp, fps=fps, codec="libx264", quality=7, macro_block_size=8,
                                 ffmpeg_log_level="error", pixelformat="yuv420p") as writer:
             for frame in frames:
                 writer.append_data(frame)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return Path(path)
 
 
 def write_bev_video(scenario: Scenario, episode: Episode, path: str | Path, fps: int = 10, size_px: int = 720) -> Path:

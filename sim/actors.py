@@ -61,17 +61,32 @@ class ActorPaths:
 
     def pose_at(self, s_m: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Positions (M, 2) and headings (M,) of actors `rows` at arclengths s_m (M,)."""
-        last = self.num_points[rows] - 1
-        f = np.clip(s_m / PATH_SPACING_M, 0.0, np.maximum(last, 0).astype(np.float64))
-        i0 = np.minimum(np.floor(f).astype(np.int64), np.maximum(last - 1, 0))
-        i1 = np.minimum(i0 + 1, last)
-        frac = (f - i0)[:, None]
-        p0, p1 = self.xy[rows, i0], self.xy[rows, i1]
-        d = p1 - p0
-        # At the very end the segment has no length: use the previous one for the heading.
-        prev = self.xy[rows, np.maximum(i1 - 1, 0)]
-        d = np.where(np.linalg.norm(d, axis=1, keepdims=True) > 1e-9, d, p1 - prev)
-        return p0 + frac * (p1 - p0), np.arctan2(d[:, 1], d[:, 0])
+        return _pose_at_kernel(self.xy, self.num_points, np.asarray(rows, np.int64), np.asarray(s_m, np.float64))
+
+
+@njit(cache=True)
+def _pose_at_kernel(path_xy, num_points, rows, s_m):
+    m = rows.shape[0]
+    xy = np.empty((m, 2))
+    heading = np.empty(m)
+    for i in range(m):
+        row = rows[i]
+        last = num_points[row] - 1
+        f = min(max(s_m[i] / PATH_SPACING_M, 0.0), float(max(last, 0)))
+        i0 = min(int(f), max(last - 1, 0))
+        i1 = min(i0 + 1, last)
+        frac = f - i0
+        x0, y0 = path_xy[row, i0, 0], path_xy[row, i0, 1]
+        x1, y1 = path_xy[row, i1, 0], path_xy[row, i1, 1]
+        xy[i, 0] = x0 + frac * (x1 - x0)
+        xy[i, 1] = y0 + frac * (y1 - y0)
+        dx, dy = x1 - x0, y1 - y0
+        if dx * dx + dy * dy <= 1e-18 and i1 > 0:
+            # At the very end the segment has no length: use the previous one for the heading.
+            dx = x1 - path_xy[row, i1 - 1, 0]
+            dy = y1 - path_xy[row, i1 - 1, 1]
+        heading[i] = math.atan2(dy, dx)
+    return xy, heading
 
 
 def build_actor_paths(tracks: ActorTracks, road: RoadMap, params: ActorBehaviorParams) -> ActorPaths:

@@ -26,6 +26,7 @@ from sim.state import ActorMode, ActorState, ControlAction, EgoState, Trajectory
 from sim.tracker import TrackerParams, reference_from_trajectory, tracking_controls
 
 PLAN_HORIZON_STEPS = 40  # plans are recorded on a 0.1 s grid over 4 s
+PLAN_TIMES_S = np.arange(1, PLAN_HORIZON_STEPS + 1) * DT_S
 
 
 @dataclass(frozen=True)
@@ -371,12 +372,18 @@ def observe(context: SimContext, state: WorldState, route_s_m: float, renderer: 
 def _plan_in_global(action: TrajectoryAction | ControlAction, ego: EgoState) -> tuple[np.ndarray, bool]:
     if not isinstance(action, TrajectoryAction):
         return np.zeros((PLAN_HORIZON_STEPS, 2)), False
-    t = np.arange(1, PLAN_HORIZON_STEPS + 1) * DT_S
-    t_knots = np.concatenate([[0.0], action.t_offset_s])
-    xy = np.vstack([[0.0, 0.0], action.xy_in_ego])
-    local = np.stack([np.interp(t, t_knots, xy[:, 0]), np.interp(t, t_knots, xy[:, 1])], -1)
+    t_knots = action.t_offset_s
+    if len(t_knots) == PLAN_HORIZON_STEPS and np.allclose(t_knots, PLAN_TIMES_S):
+        local = action.xy_in_ego  # already on the recording grid (the built-in policies' case)
+    else:
+        t_knots = np.concatenate([[0.0], t_knots])
+        xy = np.vstack([[0.0, 0.0], action.xy_in_ego])
+        local = np.stack([np.interp(PLAN_TIMES_S, t_knots, xy[:, 0]), np.interp(PLAN_TIMES_S, t_knots, xy[:, 1])], -1)
     c, s = np.cos(ego.yaw_rad), np.sin(ego.yaw_rad)
-    return np.stack([ego.x_m + c * local[:, 0] - s * local[:, 1], ego.y_m + s * local[:, 0] + c * local[:, 1]], -1), True
+    out = np.empty((PLAN_HORIZON_STEPS, 2))
+    out[:, 0] = ego.x_m + c * local[:, 0] - s * local[:, 1]
+    out[:, 1] = ego.y_m + s * local[:, 0] + c * local[:, 1]
+    return out, True
 
 
 def _shift_plan(action: TrajectoryAction, planned_from: EgoState, now: EgoState, elapsed_s: float) -> TrajectoryAction:

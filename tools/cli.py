@@ -1,11 +1,30 @@
-"""The `splatsim` command line."""
+"""The `splatsim` command line: parses arguments and wires the packages together.
+
+Each sub-command lives in its own module; this file only registers them and turns the
+project's exceptions into a one-line error and exit status 2.
+"""
 
 from __future__ import annotations
 
-import typer
+import sys
 
-app = typer.Typer(help="splatsim: neural closed-loop driving simulator.", no_args_is_help=True)
+import typer
+from rich.console import Console
+
+from sim.errors import SplatsimError
+from tools import bench, data_commands, run_commands
+
+app = typer.Typer(help="splatsim: neural closed-loop driving simulator.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+app.command("run")(run_commands.run)
+app.command("demo")(run_commands.demo)
+app.add_typer(data_commands.app, name="data")
+app.add_typer(bench.app, name="bench")
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except SplatsimError as err:
+        Console(stderr=True).print(f"[bold red]error:[/] {err}", highlight=False)
+        sys.exit(2)

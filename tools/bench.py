@@ -1,0 +1,10 @@
+"""`splatsim bench ...`: the project's performance measurements (medians, machine, baseline ratio)."""
+
+from __future__ import annotations
+
+import typer
+
+from tools import bench_engine
+
+app = typer.Typer(help="Benchmarks: each prints medians, the machine and a ratio to a baseline.", no_args_is_help=True)
+app.command("engine")(bench_engine.engine)
