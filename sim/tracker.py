@@ -40,8 +40,8 @@ class TrackerParams:
     lateral_q_error_m: float = 1.0
     lateral_q_heading_rad: float = 2.0
     lateral_r_curvature: float = 20.0
-    speed_gain_per_s: float = 1.5
-    position_gain_per_s2: float = 0.4
+    speed_gain_per_s: float = 2.0
+    position_gain_per_s2: float = 1.5
     min_schedule_speed_mps: float = 1.0
 
     def vector(self) -> np.ndarray:
@@ -200,6 +200,16 @@ def _reference_kernel(t_knots, xy_local, yaw_local, ox, oy, oyaw, dt_s):
             speed[i] = max(ds / (t[hi] - t[lo]), 0.0)
             # Curvature only where the path moves; a standing reference has none.
             curv[i] = (yaw[hi] - yaw[lo]) / ds if ds > 1e-3 * (hi - lo) else 0.0
+    if k > 1:
+        # Before the first knot the path is an extension at constant speed; the speed itself
+        # follows the plan's trend back to t = 0, so a braking plan asks for the speed the ego
+        # should have now, not the lower speed of the plan's first segment.
+        i1 = 0
+        while i1 < n - 2 and t[i1] < kt[1] - 1e-9:
+            i1 += 1
+        slope = (speed[i1 + 1] - speed[i1]) / (t[i1 + 1] - t[i1])
+        for i in range(i1):
+            speed[i] = max(speed[i1] + slope * (t[i] - t[i1]), 0.0)
     return t, xy, yaw, arc, speed, curv
 
 
