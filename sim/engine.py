@@ -420,7 +420,9 @@ def run_episode(context: SimContext, policy: Policy, renderer: Renderer | None =
         route_s = checks.route_s_m
         hit_before |= checks.contacts
         done = state.step_index >= context.last_step
-        if cfg.stop_at_route_end and route_s >= context.route_end_s_m - cfg.route_end_margin_m \
+        # A log that barely moves has no route to complete: it runs to its last step.
+        has_route = context.route_end_s_m - context.route_start_s_m > 2.0 * cfg.route_end_margin_m
+        if cfg.stop_at_route_end and has_route and route_s >= context.route_end_s_m - cfg.route_end_margin_m \
                 and state.step_index > cfg.start_step:
             done, end_reason = True, "route_complete"
         if done:
