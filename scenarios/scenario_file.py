@@ -1,0 +1,222 @@
+"""Scenario files: one `Scenario` per `<name>.scenario.npz`, versioned, round-trip exact.
+
+Layout (a zip archive that `numpy.load` can also open):
+- `manifest.json`: {"format": "splatsim-scenario", "version": 1, "name", "metadata",
+  "ego_params", "map_name", "arrays": {array name: {"dtype", "shape"}}}.
+- one `<array name>.npy` per array, in numpy's own format, so every array keeps its dtype and
+  bytes: `t_us`, `ego.<field>`, `actors.<field>`, `cameras.<field>`, `route.<field>`,
+  `map.lanes.<field>`, and the map's shapely geometry as WKB bytes (`map.drivable_area.wkb`,
+  and for ped_crossings / walkways a concatenation `map.<layer>.wkb` with `map.<layer>.offsets`).
+  WKB stores coordinates as the same float64 values, so polygons round-trip bit-exactly.
+
+Files are written atomically (temp file in the same directory, then os.replace): a reader never
+sees a half-written file, and a crash leaves the previous file intact.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import os
+import tempfile
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+import shapely
+
+from sim.errors import ScenarioFileError
+from sim.roadmap import LaneGraph, RoadMap
+from sim.scenario import ActorTracks, CameraRig, EgoLog, EgoParams, Route, Scenario
+
+FORMAT_NAME = "splatsim-scenario"
+FORMAT_VERSION = 1  # the newest version this splatsim writes and reads
+SCENARIO_SUFFIX = ".scenario.npz"
+MANIFEST_ENTRY = "manifest.json"
+
+# Scenario fields that are dataclasses of arrays, saved field by field under their prefix.
+_ARRAY_GROUPS: tuple[tuple[str, type], ...] = (
+    ("ego", EgoLog), ("actors", ActorTracks), ("cameras", CameraRig), ("route", Route))
+_POLYGON_LAYERS = ("ped_crossings", "walkways")
+
+
+def save_scenario(scenario: Scenario, path: str | Path) -> Path:
+    """Write a scenario file atomically; returns the path. Overwrites an existing file."""
+    path = Path(path)
+    arrays = _scenario_arrays(scenario)
+    manifest = {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "name": scenario.name,
+        "metadata": dict(scenario.metadata),
+        "ego_params": dataclasses.asdict(scenario.ego_params),
+        "map_name": scenario.map.name,
+        "arrays": {name: {"dtype": a.dtype.str, "shape": list(a.shape)} for name, a in arrays.items()},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+                archive.writestr(MANIFEST_ENTRY, json.dumps(manifest, indent=1, sort_keys=True))
+                for name, array in arrays.items():
+                    buffer = io.BytesIO()
+                    np.lib.format.write_array(buffer, array, allow_pickle=False)
+                    archive.writestr(f"{name}.npy", buffer.getvalue())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_scenario_file(path: str | Path) -> Scenario:
+    """Read a scenario file; a ScenarioFileError names the file and what is wrong with it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ScenarioFileError(f"scenario file {path} does not exist: write it with save_scenario (or "
+                                "`splatsim data` tools) first, or check the path")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            manifest = _read_manifest(path, archive)
+            arrays = {name: _read_array(path, archive, name) for name in manifest["arrays"]}
+    except zipfile.BadZipFile as err:
+        raise ScenarioFileError(f"{path} is not a splatsim scenario file (not a readable zip archive: {err}); it "
+                                "may be truncated or corrupt: re-create it with save_scenario") from None
+    return _scenario_from(path, manifest, arrays)
+
+
+def scenario_differences(a: Scenario, b: Scenario) -> list[str]:
+    """The fields in which two scenarios differ (arrays: dtype, shape or any bit; geometry: WKB)."""
+    diffs = []
+    if a.name != b.name:
+        diffs.append(f"name: {a.name!r} != {b.name!r}")
+    if a.metadata != b.metadata:
+        diffs.append(f"metadata: {a.metadata!r} != {b.metadata!r}")
+    if a.ego_params != b.ego_params:
+        diffs.append(f"ego_params: {a.ego_params!r} != {b.ego_params!r}")
+    if a.map.name != b.map.name:
+        diffs.append(f"map.name: {a.map.name!r} != {b.map.name!r}")
+    arrays_a, arrays_b = _scenario_arrays(a), _scenario_arrays(b)
+    for name in sorted(set(arrays_a) | set(arrays_b)):
+        x, y = arrays_a.get(name), arrays_b.get(name)
+        if x is None or y is None:
+            diffs.append(f"{name}: present in only one scenario")
+        elif x.dtype != y.dtype or x.shape != y.shape:
+            diffs.append(f"{name}: {x.dtype}{x.shape} != {y.dtype}{y.shape}")
+        elif x.tobytes() != y.tobytes():
+            diffs.append(f"{name}: values differ")
+    return diffs
+
+
+def scenarios_equal(a: Scenario, b: Scenario) -> bool:
+    """Whether two scenarios are bit-for-bit the same (see scenario_differences)."""
+    return not scenario_differences(a, b)
+
+
+# ---- scenario <-> arrays ----------------------------------------------------------------------
+
+
+def _scenario_arrays(scenario: Scenario) -> dict[str, np.ndarray]:
+    arrays = {"t_us": np.asarray(scenario.t_us)}
+    for prefix, _ in _ARRAY_GROUPS:
+        group = getattr(scenario, prefix)
+        for f in dataclasses.fields(group):
+            arrays[f"{prefix}.{f.name}"] = np.asarray(getattr(group, f.name))
+    for f in dataclasses.fields(LaneGraph):
+        arrays[f"map.lanes.{f.name}"] = np.asarray(getattr(scenario.map.lanes, f.name))
+    arrays["map.drivable_area.wkb"] = np.frombuffer(shapely.to_wkb(scenario.map.drivable_area), dtype=np.uint8)
+    for layer in _POLYGON_LAYERS:
+        blobs = [shapely.to_wkb(p) for p in getattr(scenario.map, layer)]
+        arrays[f"map.{layer}.wkb"] = np.frombuffer(b"".join(blobs), dtype=np.uint8)
+        arrays[f"map.{layer}.offsets"] = np.concatenate([[0], np.cumsum([len(b) for b in blobs])]).astype(np.int64)
+    for name, array in arrays.items():
+        if array.dtype.hasobject:
+            raise ScenarioFileError(f"cannot save scenario {scenario.name!r}: array {name!r} has dtype object; "
+                                    "store strings as numpy unicode arrays (np.array(values, dtype=str))")
+    return arrays
+
+
+def _scenario_from(path: Path, manifest: dict, arrays: dict[str, np.ndarray]) -> Scenario:
+    def take(name: str) -> np.ndarray:
+        if name not in arrays:
+            raise ScenarioFileError(f"{path} lacks the array {name!r}: the file is incomplete; re-create it with "
+                                    "save_scenario")
+        return arrays[name]
+
+    def group(prefix: str, cls: type):
+        return cls(**{f.name: take(f"{prefix}.{f.name}") for f in dataclasses.fields(cls)})
+
+    def polygons(layer: str) -> tuple:
+        blob, offsets = take(f"map.{layer}.wkb").tobytes(), take(f"map.{layer}.offsets")
+        return tuple(_from_wkb(path, f"map.{layer}.wkb", blob[a:b]) for a, b in zip(offsets[:-1], offsets[1:]))
+
+    try:
+        ego_params = EgoParams(**manifest["ego_params"])
+        name, metadata, map_name = manifest["name"], dict(manifest["metadata"]), manifest["map_name"]
+    except (KeyError, TypeError) as err:
+        raise ScenarioFileError(f"{path}: {MANIFEST_ENTRY} has a missing or malformed entry ({err!r}): re-create "
+                                "the file with save_scenario") from None
+    road_map = RoadMap(
+        name=map_name,
+        drivable_area=_from_wkb(path, "map.drivable_area.wkb", take("map.drivable_area.wkb").tobytes()),
+        lanes=group("map.lanes", LaneGraph),
+        ped_crossings=polygons("ped_crossings"),
+        walkways=polygons("walkways"),
+    )
+    groups = {prefix: group(prefix, cls) for prefix, cls in _ARRAY_GROUPS}
+    return Scenario(name=name, t_us=take("t_us"), map=road_map, ego_params=ego_params, metadata=metadata, **groups)
+
+
+# ---- low-level reading ------------------------------------------------------------------------
+
+
+def _read_manifest(path: Path, archive: zipfile.ZipFile) -> dict:
+    try:
+        raw = archive.read(MANIFEST_ENTRY)
+    except KeyError:
+        raise ScenarioFileError(f"{path} is not a splatsim scenario file: it has no {MANIFEST_ENTRY} (a plain "
+                                ".npz?); write scenario files with save_scenario") from None
+    except (zlib.error, EOFError, OSError) as err:
+        raise ScenarioFileError(f"{path}: {MANIFEST_ENTRY} is corrupt ({err}): re-create the file") from None
+    try:
+        manifest = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ScenarioFileError(f"{path}: {MANIFEST_ENTRY} is not valid JSON ({err}): re-create the file") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
+        found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
+        raise ScenarioFileError(f"{path} is not a splatsim scenario file: its manifest says format {found!r}, "
+                                f"not {FORMAT_NAME!r}")
+    version = manifest.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ScenarioFileError(f"{path}: manifest version {version!r} is not a valid format version (1, 2, ...): "
+                                "re-create the file with save_scenario")
+    if version > FORMAT_VERSION:
+        raise ScenarioFileError(f"{path} is a version {version} scenario file; this splatsim reads scenario files "
+                                f"up to version {FORMAT_VERSION}: upgrade splatsim to read it")
+    if not isinstance(manifest.get("arrays"), dict):
+        raise ScenarioFileError(f"{path}: {MANIFEST_ENTRY} has no 'arrays' table: re-create the file")
+    return manifest
+
+
+def _read_array(path: Path, archive: zipfile.ZipFile, name: str) -> np.ndarray:
+    entry = f"{name}.npy"
+    try:
+        with archive.open(entry) as f:
+            return np.lib.format.read_array(io.BytesIO(f.read()), allow_pickle=False)
+    except KeyError:
+        raise ScenarioFileError(f"{path} lacks the array {name!r} ({entry}) its manifest lists: the file is "
+                                "incomplete; re-create it with save_scenario") from None
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError) as err:
+        raise ScenarioFileError(f"{path}: array {name!r} ({entry}) is corrupt ({err}): re-create the file") from None
+
+
+def _from_wkb(path: Path, name: str, blob: bytes) -> shapely.Geometry:
+    try:
+        return shapely.from_wkb(blob)
+    except shapely.errors.GEOSException as err:
+        raise ScenarioFileError(f"{path}: geometry {name!r} is not valid WKB ({err}): re-create the file") from None
