@@ -14,6 +14,8 @@ from sim.atomic import write_json_atomic
 from sim.engine import EngineConfig, prepare, run_episode
 from sim.metrics import episode_metrics
 from sim.policies import make_policy
+from sim.scoring.episode_io import save_episode
+from sim.scoring.episode_scores import episode_scores
 from sim.scenario import Scenario
 from tools.scenario_args import load_scenario_from_args
 
@@ -24,12 +26,14 @@ DEMO_SCENE = "scene-demo-0000"
 
 def run_one(scenario: Scenario, policy_name: str, out: Path, reactive: bool = False, steps: Optional[int] = None,
             start_step: int = 0, video: bool = True, extra: dict | None = None) -> dict:
-    """Run one episode, write metrics.json (+ bev.mp4) under `out`, return the metrics."""
+    """Run one episode, write metrics.json with its scores, episode.npz (+ bev.mp4) under `out`."""
     context = prepare(scenario, EngineConfig(reactive=reactive, start_step=start_step, max_steps=steps))
     episode = run_episode(context, make_policy(policy_name))
     metrics = episode_metrics(episode)
     metrics.update(extra or {})
+    metrics["scores"] = episode_scores(episode, context)
     out.mkdir(parents=True, exist_ok=True)
+    save_episode(episode, out / "episode.npz")
     if video:
         write_bev_video(scenario, episode, out / "bev.mp4")
     write_json_atomic(out / "metrics.json", metrics)

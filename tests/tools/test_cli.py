@@ -34,7 +34,8 @@ def test_run_on_the_demo_town(demo_dataroot, tmp_path):
     result = invoke("run", "--dataroot", demo_dataroot, "--scene", "scene-demo-0000", "--policy", "expert",
                     "--steps", 30, "--out", tmp_path, "--no-video")
     assert result.exit_code == 0, result.output
-    assert json.loads((tmp_path / "metrics.json").read_text())["steps"] == 30
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert 25 <= metrics["steps"] <= 30 and metrics["route_completion"] > 0.95 and "scores" in metrics
 
 
 def test_unknown_scene_is_a_clear_error_with_exit_status_2(demo_dataroot, tmp_path, capsys):

@@ -1,0 +1,267 @@
+"""Comfort terms of NAVSIM v2's EPDMS: history comfort (HC) and two-frame extended comfort (EC).
+
+Both follow NAVSIM's `navsim/planning/simulation/planner/pdm_planner/scoring/pdm_comfort_metrics.py`
+(autonomousvision/navsim, v2 branch) and the paper "Pseudo-Simulation for Autonomous Driving"
+(Cao et al., CoRL 2025, arXiv:2506.04218, Sec. 3 and App. A); this is our own code.
+
+- HC: the ego's past 1.5 s (the log) followed by the simulated 4 s states must keep six signals
+  strictly inside bounds (nuPlan's comfort thresholds): longitudinal acceleration in
+  (-4.05, 2.40) m/s^2, |lateral acceleration| < 4.89 m/s^2, |jerk| < 8.37 m/s^3, |longitudinal
+  jerk| < 4.13 m/s^3, |yaw acceleration| < 1.93 rad/s^2, |yaw rate| < 0.95 rad/s. Signals are
+  Savitzky-Golay smoothed or differentiated with NAVSIM's windows and orders (acceleration:
+  window 8, order 2; jerk: derivative of the smoothed acceleration, window 15, order 2; yaw rate:
+  derivative of the unwrapped heading, window 5, order 2; yaw acceleration: second derivative,
+  window 5, order 3; windows shrink to the series length).
+- EC: two proposals 0.5 s apart are compared on their overlap (the current one's first states
+  against the previous one's states 0.5 s later): the RMS difference of acceleration magnitude
+  (<= 0.7 m/s^2), jerk magnitude (<= 0.5 m/s^3), yaw rate (<= 0.1 rad/s) and yaw acceleration
+  (<= 0.1 rad/s^2, here NAVSIM's feature extraction uses order 2).
+
+Kinematics. The states are the rear axle's (the engine's state vector). Acceleration at the box
+centre is the rigid-body shift of the rear axle's body-frame acceleration (dv/dt, v * yaw_rate):
+longitudinal a - yaw_rate^2 * d, lateral v * yaw_rate + yaw_accel * d, with d the rear-axle-to-
+centre distance (NAVSIM's `state_array_to_center_state_array`). The acceleration magnitude of
+the jerk and EC terms is taken at the rear axle, as NAVSIM does.
+
+Filters are linear, so each (length, window, order, derivative) pair is applied as a cached
+matrix product, which gives exactly `scipy.signal.savgol_filter`'s output (its default
+`mode="interp"` edges included) at a fraction of its call overhead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from scipy.signal import savgol_filter
+
+HC_NAMES = ("lon_accel", "lat_accel", "jerk", "lon_jerk", "yaw_accel", "yaw_rate")
+EC_NAMES = ("accel", "jerk", "yaw_rate", "yaw_accel")
+
+
+@dataclass(frozen=True)
+class ComfortConfig:
+    """NAVSIM's comfort constants (pdm_comfort_metrics.py; nuPlan's ego comfort thresholds).
+
+    History comfort (all strict bounds, as NAVSIM's `_within_bound`):
+    - min_lon_accel_mps2, max_lon_accel_mps2: longitudinal acceleration at the box centre.
+    - max_abs_lat_accel_mps2: lateral acceleration at the box centre.
+    - max_abs_jerk_mps3: jerk of the acceleration magnitude (rear axle).
+    - max_abs_lon_jerk_mps3: jerk of the longitudinal acceleration (box centre).
+    - max_abs_yaw_accel_radps2, max_abs_yaw_rate_radps: from the unwrapped heading.
+    - history_s: how much of the logged past precedes the simulated states (NAVSIM: 1.5 s).
+
+    Savitzky-Golay settings (NAVSIM's defaults):
+    - accel_window, accel_order: smoothing of accelerations.
+    - jerk_window, jerk_order: derivative of the smoothed acceleration.
+    - yaw_window: window of the heading derivatives; yaw_rate_order (1st derivative) and
+      yaw_accel_order (2nd derivative) for HC; ec_yaw_accel_order for EC's yaw acceleration.
+    - decimals: NAVSIM rounds the filtered signals to this many decimals.
+
+    Extended comfort (RMS of the difference on the overlap, inclusive bounds):
+    - ec_max_accel_rms_mps2, ec_max_jerk_rms_mps3, ec_max_yaw_rate_rms_radps,
+      ec_max_yaw_accel_rms_radps2.
+    - ec_interval_s: time between the two compared proposals (NAVSIM's 2 Hz frames: 0.5 s).
+    """
+
+    min_lon_accel_mps2: float = -4.05
+    max_lon_accel_mps2: float = 2.40
+    max_abs_lat_accel_mps2: float = 4.89
+    max_abs_jerk_mps3: float = 8.37
+    max_abs_lon_jerk_mps3: float = 4.13
+    max_abs_yaw_accel_radps2: float = 1.93
+    max_abs_yaw_rate_radps: float = 0.95
+    history_s: float = 1.5
+    accel_window: int = 8
+    accel_order: int = 2
+    jerk_window: int = 15
+    jerk_order: int = 2
+    yaw_window: int = 5
+    yaw_rate_order: int = 2
+    yaw_accel_order: int = 3
+    ec_yaw_accel_order: int = 2
+    decimals: int = 8
+    ec_max_accel_rms_mps2: float = 0.7
+    ec_max_jerk_rms_mps3: float = 0.5
+    ec_max_yaw_rate_rms_radps: float = 0.1
+    ec_max_yaw_accel_rms_radps2: float = 0.1
+    ec_interval_s: float = 0.5
+
+
+@dataclass(frozen=True, eq=False)
+class Kinematics:
+    """The ego's motion on a uniform time grid. n samples, dt_s apart.
+
+    yaw_rad: (n,) heading (wrapped or not); speed_mps: (n,) longitudinal speed of the rear axle;
+    accel_mps2: (n,) its time derivative; yaw_rate_radps: (n,).
+    """
+
+    yaw_rad: np.ndarray
+    speed_mps: np.ndarray
+    accel_mps2: np.ndarray
+    yaw_rate_radps: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.yaw_rad)
+
+
+def kinematics_from_states(states: np.ndarray, wheelbase_m: float) -> Kinematics:
+    """Kinematics of engine state vectors (n, 6) [x, y, yaw, speed, accel, steer]."""
+    states = np.asarray(states, dtype=np.float64)
+    v = states[:, 3]
+    return Kinematics(states[:, 2], v, states[:, 4], v * np.tan(states[:, 5]) / wheelbase_m)
+
+
+def concat_kinematics(first: Kinematics | None, second: Kinematics) -> Kinematics:
+    """`first` followed by `second` (history then simulated states)."""
+    if first is None or len(first) == 0:
+        return second
+    return Kinematics(*(np.concatenate([getattr(first, f), getattr(second, f)])
+                        for f in ("yaw_rad", "speed_mps", "accel_mps2", "yaw_rate_radps")))
+
+
+@lru_cache(maxsize=256)
+def savgol_matrix(n: int, window: int, order: int, deriv: int, delta: float) -> np.ndarray:
+    """(n, n) matrix M with M @ y == savgol_filter(y, min(window, n), order, deriv, delta)."""
+    m = savgol_filter(np.eye(n), min(window, n), order, deriv=deriv, delta=delta, axis=0)
+    m.setflags(write=False)
+    return m
+
+
+def _filter(y: np.ndarray, window: int, order: int, deriv: int, dt_s: float, decimals: int) -> np.ndarray:
+    n = len(y)
+    if min(window, n) <= order:
+        raise ValueError(f"a Savitzky-Golay filter of order {order} needs more than {min(window, n)} samples")
+    return np.round(savgol_matrix(n, window, order, deriv, float(dt_s)) @ y, decimals)
+
+
+def _unwrap(yaw: np.ndarray) -> np.ndarray:
+    """NAVSIM's `_phase_unwrap`: successive differences brought into [-pi, pi]."""
+    two_pi = 2.0 * np.pi
+    adjust = np.zeros_like(yaw)
+    adjust[1:] = np.cumsum(np.round(np.diff(yaw) / two_pi))
+    return yaw - two_pi * adjust
+
+
+def comfort_signals(kin: Kinematics, dt_s: float, rear_axle_to_center_m: float,
+                    config: ComfortConfig = ComfortConfig()) -> dict[str, np.ndarray]:
+    """The six filtered history-comfort signals, each (n,), keyed by HC_NAMES."""
+    c = config
+    w = kin.yaw_rate_radps
+    yaw_accel_raw = np.gradient(w, dt_s) if len(w) > 1 else np.zeros_like(w)
+    d = rear_axle_to_center_m
+    lon_center = kin.accel_mps2 - w * w * d
+    lat_center = kin.speed_mps * w + yaw_accel_raw * d
+    magnitude = np.hypot(kin.accel_mps2, kin.speed_mps * w)
+    lon = _filter(lon_center, c.accel_window, c.accel_order, 0, dt_s, c.decimals)
+    mag = _filter(magnitude, c.accel_window, c.accel_order, 0, dt_s, c.decimals)
+    yaw = _unwrap(kin.yaw_rad)
+    return {
+        "lon_accel": lon,
+        "lat_accel": _filter(lat_center, c.accel_window, c.accel_order, 0, dt_s, c.decimals),
+        "jerk": _filter(mag, c.jerk_window, c.jerk_order, 1, dt_s, c.decimals),
+        "lon_jerk": _filter(lon, c.jerk_window, c.jerk_order, 1, dt_s, c.decimals),
+        "yaw_accel": _filter(yaw, c.yaw_window, c.yaw_accel_order, 2, dt_s, c.decimals),
+        "yaw_rate": _filter(yaw, c.yaw_window, c.yaw_rate_order, 1, dt_s, c.decimals),
+    }
+
+
+def comfort_bounds(config: ComfortConfig = ComfortConfig()) -> dict[str, tuple[float, float]]:
+    """(lower, upper) strict bounds of each HC signal."""
+    c = config
+    return {
+        "lon_accel": (c.min_lon_accel_mps2, c.max_lon_accel_mps2),
+        "lat_accel": (-c.max_abs_lat_accel_mps2, c.max_abs_lat_accel_mps2),
+        "jerk": (-c.max_abs_jerk_mps3, c.max_abs_jerk_mps3),
+        "lon_jerk": (-c.max_abs_lon_jerk_mps3, c.max_abs_lon_jerk_mps3),
+        "yaw_accel": (-c.max_abs_yaw_accel_radps2, c.max_abs_yaw_accel_radps2),
+        "yaw_rate": (-c.max_abs_yaw_rate_radps, c.max_abs_yaw_rate_radps),
+    }
+
+
+@dataclass(frozen=True)
+class ComfortResult:
+    """Outcome of a comfort check.
+
+    - ok: every criterion holds; failed: names of the criteria that do not.
+    - first_index: index of the first violating sample over all failed criteria (-1 if ok).
+    - worst: (name, value) of the largest excursion among the failed criteria ("", 0.0 if ok).
+    """
+
+    ok: bool
+    failed: tuple[str, ...]
+    first_index: int
+    worst: tuple[str, float]
+
+
+def history_comfort(kin: Kinematics, dt_s: float, rear_axle_to_center_m: float,
+                    config: ComfortConfig = ComfortConfig()) -> ComfortResult:
+    """NAVSIM's `ego_is_comfortable` over the whole series (history followed by the proposal)."""
+    if len(kin) < 3:
+        return ComfortResult(True, (), -1, ("", 0.0))
+    signals = comfort_signals(kin, dt_s, rear_axle_to_center_m, config)
+    failed, first, worst, worst_excess = [], -1, ("", 0.0), -1.0
+    for name, (lo, hi) in comfort_bounds(config).items():
+        value = signals[name]
+        bad = ~((value > lo) & (value < hi))
+        if bad.any():
+            failed.append(name)
+            i = int(np.argmax(bad))
+            first = i if first < 0 else min(first, i)
+            excess = np.maximum(value - hi, lo - value)
+            k = int(np.argmax(excess))
+            if excess[k] / max(hi, 1e-9) > worst_excess:
+                worst_excess = excess[k] / max(hi, 1e-9)
+                worst = (name, float(value[k]))
+    return ComfortResult(not failed, tuple(failed), first, worst)
+
+
+def extended_comfort_features(kin: Kinematics, dt_s: float, config: ComfortConfig = ComfortConfig()) -> dict[str, np.ndarray]:
+    """NAVSIM's `extract_features`: acceleration magnitude, jerk, yaw rate, yaw acceleration."""
+    c = config
+    magnitude = np.hypot(kin.accel_mps2, kin.speed_mps * kin.yaw_rate_radps)
+    mag = _filter(magnitude, c.accel_window, c.accel_order, 0, dt_s, c.decimals)
+    yaw = _unwrap(kin.yaw_rad)
+    return {
+        "accel": mag,
+        "jerk": _filter(mag, c.jerk_window, c.jerk_order, 1, dt_s, c.decimals),
+        "yaw_rate": _filter(yaw, c.yaw_window, c.yaw_rate_order, 1, dt_s, c.decimals),
+        "yaw_accel": _filter(yaw, c.yaw_window, c.ec_yaw_accel_order, 2, dt_s, c.decimals),
+    }
+
+
+def extended_comfort(current: Kinematics, previous: Kinematics, offset_steps: int, dt_s: float,
+                     config: ComfortConfig = ComfortConfig()) -> ComfortResult:
+    """NAVSIM v2's two-frame extended comfort between two simulated proposals.
+
+    `previous` was planned `offset_steps` steps (of dt_s) before `current`; the overlap is
+    current[:-offset] against previous[offset:] (NAVSIM's SceneAggregator). ok is True when every
+    RMS difference is within its threshold. first_index is -1; worst names the feature whose RMS
+    difference exceeds its threshold by the largest ratio, with that RMS value.
+    """
+    if offset_steps <= 0:
+        raise ValueError(f"extended comfort compares proposals planned at different times, got offset {offset_steps}")
+    n = min(len(current), len(previous)) - offset_steps
+    if n < 3:
+        return ComfortResult(True, (), -1, ("", 0.0))
+    cur = _slice(current, 0, n)
+    prev = _slice(previous, offset_steps, offset_steps + n)
+    fa = extended_comfort_features(cur, dt_s, config)
+    fb = extended_comfort_features(prev, dt_s, config)
+    c = config
+    limits = {"accel": c.ec_max_accel_rms_mps2, "jerk": c.ec_max_jerk_rms_mps3, "yaw_rate": c.ec_max_yaw_rate_rms_radps,
+              "yaw_accel": c.ec_max_yaw_accel_rms_radps2}
+    failed, worst, worst_ratio = [], ("", 0.0), 0.0
+    for name in EC_NAMES:
+        rms = float(np.sqrt(np.mean((fa[name] - fb[name]) ** 2)))
+        if rms > limits[name]:
+            failed.append(name)
+            if rms / limits[name] > worst_ratio:
+                worst_ratio, worst = rms / limits[name], (name, rms)
+    return ComfortResult(not failed, tuple(failed), -1, worst)
+
+
+def _slice(kin: Kinematics, start: int, stop: int) -> Kinematics:
+    return Kinematics(kin.yaw_rad[start:stop], kin.speed_mps[start:stop], kin.accel_mps2[start:stop],
+                      kin.yaw_rate_radps[start:stop])

@@ -1,0 +1,105 @@
+"""`splatsim bench score`: time to score one 4 s proposal with EPDMS, and the reference planner.
+
+One measured proposal is everything `sim.scoring.epdms.score_proposal` does for a proposal at a
+logged frame once the frame's baseline exists: tracking the 40 poses with the engine's tracker
+and bicycle, every sub-metric (NC, DAC, DDC, TLC, TTC, LK, HC with the logged history, EC
+against the proposal 0.5 s earlier), EP's normalisation and the human filter. The baseline of a
+frame (the PDM-Closed-style reference planner's 15 proposals, tracked and scored, and the
+logged human scored for the filter) is computed once per frame and timed separately. Proposals
+alternate between the logged human's future and a constant-velocity proposal, over every frame
+with 4 s of logged future.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import typer
+
+from sim.engine import prepare
+from sim.errors import ConfigError
+from sim.scoring.epdms import (EPDMSConfig, frame_baseline, human_proposal, scorable_frames, score_proposal,
+                               scoring_data)
+from tools.machine import machine_info
+from tools.scenario_args import load_scenario_from_args
+
+
+def _cv_proposal(speed_mps: float, config: EPDMSConfig) -> tuple[np.ndarray, np.ndarray]:
+    t = np.arange(1, config.horizon_steps + 1) * config.dt_s
+    return np.stack([max(speed_mps, 0.0) * t, np.zeros_like(t)], -1), np.zeros_like(t)
+
+
+def bench_score(dataroot: Path | None, scene: str | None, repeats: int = 3, as_json: bool = False,
+                version: str = "v1.0-mini", scenario_file: Path | None = None) -> dict:
+    """Time EPDMS scoring on a scenario's frames; print and return
+    {"epdms_ms_median", "reference_planner_ms_median", "proposals", "machine", ...}."""
+    if repeats < 1:
+        raise ConfigError(f"--repeats must be at least 1, got {repeats}")
+    scenario = load_scenario_from_args(dataroot, scene, version, scenario_file)
+    context = prepare(scenario)
+    config = EPDMSConfig()
+    data = scoring_data(context)
+    frames = [int(k) for k in scorable_frames(context, config)]
+    if not frames:
+        raise ConfigError(f"scenario {scenario.name!r} has no frame with {config.horizon_steps * config.dt_s:g} s of "
+                          "logged future to score")
+    # Compile the kernels and warm the caches on one frame (not timed).
+    xy, yaw = human_proposal(data, frames[0], config)
+    score_proposal(context, frames[0], xy, yaw, config=config)
+    data.frame_cache.clear()
+
+    baseline_ms = []
+    for k in frames:
+        t0 = time.perf_counter()
+        frame_baseline(context, k, config)
+        baseline_ms.append((time.perf_counter() - t0) * 1e3)
+    proposals = []
+    for k in frames:
+        proposals.append((k, *human_proposal(data, k, config)))
+        proposals.append((k, *_cv_proposal(float(data.log_states[k, 3]), config)))
+    interval = int(round(config.comfort.ec_interval_s / config.dt_s))
+    score_ms = []
+    for _ in range(repeats):
+        previous: dict[tuple[int, int], object] = {}
+        for n, (k, xy, yaw) in enumerate(proposals):
+            kind = n % 2
+            t0 = time.perf_counter()
+            result = score_proposal(context, k, xy, yaw, previous_proposal=previous.get((k - interval, kind)),
+                                    config=config)
+            score_ms.append((time.perf_counter() - t0) * 1e3)
+            previous[(k, kind)] = result
+    out = {
+        "scenario": scenario.name,
+        "frames": len(frames),
+        "proposals": len(score_ms),
+        "repeats": repeats,
+        "epdms_ms_median": float(np.median(score_ms)),
+        "epdms_ms_p90": float(np.percentile(score_ms, 90)),
+        "reference_planner_ms_median": float(np.median(baseline_ms)),
+        "reference_planner_proposals": len(config.reference.speed_fractions) * len(config.reference.lateral_offsets_m),
+        "target_epdms_ms": 2.0,
+        "machine": machine_info(),
+    }
+    if as_json:
+        print(json.dumps(out, indent=2))
+    else:
+        print(f"{out['scenario']}: EPDMS of one 4 s proposal {out['epdms_ms_median']:.2f} ms median "
+              f"(p90 {out['epdms_ms_p90']:.2f} ms, {out['proposals']} proposals, target <= 2 ms); reference planner "
+              f"and human baseline {out['reference_planner_ms_median']:.1f} ms per frame ({out['frames']} frames)")
+    return out
+
+
+def score(
+    dataroot: Optional[Path] = typer.Option(None, help="nuScenes-layout dataroot (holds <version>/*.json and maps/)."),
+    scene: Optional[str] = typer.Option(None, help="Scene name in the dataroot."),
+    version: str = typer.Option("v1.0-mini", help="Dataset version folder."),
+    scenario_file: Optional[Path] = typer.Option(None, help="A .scenario.npz file instead of --dataroot/--scene."),
+    repeats: int = typer.Option(3, help="Passes over all frames' proposals; the median over all is reported."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Milliseconds to score one 4 s proposal with EPDMS (median), and the reference planner per frame."""
+    bench_score(dataroot, scene, repeats, as_json, version, scenario_file)
