@@ -21,7 +21,7 @@ from sim.dynamics import bicycle_step_kernel, ego_state_from_vector, ego_state_v
 from sim.errors import ActionError, ConfigError
 from sim.geometry import global_to_local_xy, polyline_arclength, project_point_kernel, project_to_polyline, resample_polyline
 from sim.observation import Observation, Policy, Renderer
-from sim.scenario import DT_S, STEP_US, ActorKind, Scenario
+from sim.scenario import DT_S, STEP_US, Scenario
 from sim.state import ActorMode, ActorState, ControlAction, EgoState, TrajectoryAction, WorldState
 from sim.tracker import TrackerParams, reference_from_trajectory, tracking_controls
 
@@ -399,53 +399,109 @@ def _shift_plan(action: TrajectoryAction, planned_from: EgoState, now: EgoState,
                             action.yaw_in_ego_rad[keep] + planned_from.yaw_rad - now.yaw_rad, t)
 
 
+class EpisodeRecorder:
+    """The bookkeeping of one closed-loop episode, step by step: the checks of every state (with
+    route progress and the actors already hit), the plan records, the plan held between
+    replans, and the end rules. `run_episode` drives it with an in-process policy; a server
+    session (policies_api) drives it with the actions a remote client sends, so that both
+    record the same Episode.
+
+    - state, checks: the current state and its checks; route_s_m; hit_before (N,) bool.
+    - done / end_reason: "route_complete" | "scenario_end" | "max_steps".
+    """
+
+    def __init__(self, context: SimContext, state0: WorldState | None = None):
+        cfg = context.config
+        self.context = context
+        self.state = state0 if state0 is not None else initial_state(context)
+        self.hit_before = np.zeros(context.scenario.actors.num_actors, dtype=bool)
+        self.route_s_m = context.route_start_s_m
+        self.records: list[tuple[WorldState, StepChecks, np.ndarray, bool]] = []
+        self.held: tuple[TrajectoryAction | ControlAction, EgoState, int] | None = None
+        self.end_reason = "scenario_end" if cfg.max_steps is None else "max_steps"
+        self.done = False
+        self.checks = self._check(self.state)
+
+    def _check(self, state: WorldState) -> StepChecks:
+        ctx, cfg = self.context, self.context.config
+        checks = evaluate(ctx, state, self.route_s_m, self.hit_before)
+        self.route_s_m = checks.route_s_m
+        self.hit_before |= checks.contacts
+        done = state.step_index >= ctx.last_step
+        # A log that barely moves has no route to complete: it runs to its last step.
+        has_route = ctx.route_end_s_m - ctx.route_start_s_m > 2.0 * cfg.route_end_margin_m
+        if cfg.stop_at_route_end and has_route and self.route_s_m >= ctx.route_end_s_m - cfg.route_end_margin_m \
+                and state.step_index > cfg.start_step:
+            done, self.end_reason = True, "route_complete"
+        if done:
+            self.done = True
+            self.records.append((state, checks, self.records[-1][2] if self.records else
+                                 np.zeros((PLAN_HORIZON_STEPS, 2)), False))
+        return checks
+
+    def wants_plan(self) -> bool:
+        """Whether the policy is due (no plan yet, or replan_every_steps since the last one)."""
+        return self.held is None or (self.state.step_index - self.held[2]) >= self.context.config.replan_every_steps
+
+    def observe(self, renderer: Renderer | None = None) -> Observation:
+        """The observation of the current state."""
+        return observe(self.context, self.state, self.route_s_m, renderer)
+
+    def advance(self, action: TrajectoryAction | ControlAction | None = None,
+                planner: ActorPlanner | None = None) -> WorldState:
+        """Apply `action` (None: keep tracking the held plan) for one step and check the new
+        state. Nothing changes when the action is refused (ActionError)."""
+        if self.done:
+            raise ActionError(f"the episode is over ({self.end_reason}); start another")
+        state = self.state
+        if action is not None:
+            held = (action, state.ego, state.step_index)
+        elif self.held is not None:
+            held = self.held
+        else:
+            raise ActionError("no action and no earlier plan to keep tracking; send a trajectory or controls")
+        act, planned_from, k_plan = held
+        if isinstance(act, TrajectoryAction) and k_plan != state.step_index:
+            act = _shift_plan(act, planned_from, state.ego, (state.step_index - k_plan) * DT_S)
+        plan_xy, plan_ok = _plan_in_global(act, state.ego)
+        new_state = step(self.context, state, act, planner)
+        self.held = held
+        self.records.append((state, self.checks, plan_xy, plan_ok))
+        self.state = new_state
+        self.checks = self._check(new_state)
+        return new_state
+
+    def episode(self, policy_name: str, wall_s: float = 0.0, policy_s: float = 0.0, render_s: float = 0.0) -> Episode:
+        """The Episode recorded so far (a running episode is closed at its current state)."""
+        records = self.records
+        if not self.done:
+            last_plan = records[-1][2] if records else np.zeros((PLAN_HORIZON_STEPS, 2))
+            records = records + [(self.state, self.checks, last_plan, False)]
+        return _episode_from_records(self.context, policy_name, records, self.end_reason, wall_s, policy_s, render_s)
+
+
 def run_episode(context: SimContext, policy: Policy, renderer: Renderer | None = None,
                 planner: ActorPlanner | None = None,
                 on_step: Callable[[WorldState, Observation | None], None] | None = None,
                 state0: WorldState | None = None) -> Episode:
     """Run one closed-loop episode from the scenario's log (or `state0`) to its end."""
-    sc, cfg = context.scenario, context.config
-    policy.reset(sc)
-    state = state0 if state0 is not None else initial_state(context)
-    n = sc.actors.num_actors
-    hit_before = np.zeros(n, dtype=bool)
-    records: list[tuple[WorldState, StepChecks, np.ndarray, bool]] = []
-    route_s = context.route_start_s_m
-    held: tuple[TrajectoryAction | ControlAction, EgoState, int] | None = None
-    policy_s = render_s = 0.0
-    end_reason = "scenario_end" if cfg.max_steps is None else "max_steps"
+    policy.reset(context.scenario)
     t_start = time.perf_counter()
-    while True:
-        checks = evaluate(context, state, route_s, hit_before)
-        route_s = checks.route_s_m
-        hit_before |= checks.contacts
-        done = state.step_index >= context.last_step
-        # A log that barely moves has no route to complete: it runs to its last step.
-        has_route = context.route_end_s_m - context.route_start_s_m > 2.0 * cfg.route_end_margin_m
-        if cfg.stop_at_route_end and has_route and route_s >= context.route_end_s_m - cfg.route_end_margin_m \
-                and state.step_index > cfg.start_step:
-            done, end_reason = True, "route_complete"
-        if done:
-            records.append((state, checks, records[-1][2] if records else np.zeros((PLAN_HORIZON_STEPS, 2)), False))
-            break
-        if held is None or (state.step_index - held[2]) >= cfg.replan_every_steps:
+    recorder = EpisodeRecorder(context, state0)
+    policy_s = render_s = 0.0
+    while not recorder.done:
+        action = None
+        if recorder.wants_plan():
             t0 = time.perf_counter()
-            obs = observe(context, state, route_s, renderer)
+            obs = recorder.observe(renderer)
             t1 = time.perf_counter()
             action = policy.plan(obs)
             policy_s += time.perf_counter() - t1
             render_s += t1 - t0
-            held = (action, state.ego, state.step_index)
             if on_step is not None:
-                on_step(state, obs)
-        action, planned_from, k_plan = held
-        if isinstance(action, TrajectoryAction) and k_plan != state.step_index:
-            action = _shift_plan(action, planned_from, state.ego, (state.step_index - k_plan) * DT_S)
-        plan_xy, plan_ok = _plan_in_global(action, state.ego)
-        records.append((state, checks, plan_xy, plan_ok))
-        state = step(context, state, action, planner)
-    return _episode_from_records(context, policy.name, records, end_reason,
-                                 time.perf_counter() - t_start, policy_s, render_s)
+                on_step(recorder.state, obs)
+        recorder.advance(action, planner)
+    return recorder.episode(policy.name, time.perf_counter() - t_start, policy_s, render_s)
 
 
 def _episode_from_records(context: SimContext, policy_name: str, records, end_reason: str,

@@ -12,13 +12,14 @@ import typer
 from rich.console import Console
 
 from sim.errors import SplatsimError
-from tools import bench, data_commands, run_commands
+from tools import bench, data_commands, grpc_commands, run_commands
 from tools.report import report_command
 
 app = typer.Typer(help="splatsim: neural closed-loop driving simulator.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
 app.command("run")(run_commands.run)
 app.command("demo")(run_commands.demo)
+app.command("serve")(grpc_commands.serve)
 app.command("report")(report_command)
 app.add_typer(data_commands.app, name="data")
 app.add_typer(bench.app, name="bench")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 from rich.console import Console
@@ -24,12 +24,33 @@ console = Console(stderr=True)
 DEMO_SCENE = "scene-demo-0000"
 
 
+def make_any_policy(name: str):
+    """A built-in policy by name, or a remote DrivingPolicy for grpc://HOST:PORT and unix://PATH."""
+    from policies_api.remote_policy import RemotePolicy, is_remote_policy_name
+
+    return RemotePolicy(name) if is_remote_policy_name(name) else make_policy(name)
+
+
 def run_one(scenario: Scenario, policy_name: str, out: Path, reactive: bool = False, steps: Optional[int] = None,
-            start_step: int = 0, video: bool = True, extra: dict | None = None) -> dict:
-    """Run one episode, write metrics.json with its scores, episode.npz (+ bev.mp4) under `out`."""
+            start_step: int = 0, video: bool = True, extra: dict | None = None,
+            cameras: tuple[str, ...] = (), width: int = 480, height: int = 270) -> dict:
+    """Run one episode, write metrics.json with its scores, episode.npz (+ bev.mp4) under `out`.
+    With cameras, the policy sees images rendered by the Gaussian renderer."""
     context = prepare(scenario, EngineConfig(reactive=reactive, start_step=start_step, max_steps=steps))
-    episode = run_episode(context, make_policy(policy_name))
-    metrics = episode_metrics(episode)
+    renderer = None
+    if cameras:
+        from policies_api.session import gaussian_renderer_factory
+
+        renderer = gaussian_renderer_factory()(scenario, list(cameras), width, height)
+    policy = make_any_policy(policy_name)
+    try:
+        episode = run_episode(context, policy, renderer)
+        metrics = episode_metrics(episode)
+        if hasattr(policy, "end_episode"):
+            policy.end_episode(metrics)
+    finally:
+        if hasattr(policy, "close"):
+            policy.close()
     metrics.update(extra or {})
     metrics["scores"] = episode_scores(episode, context)
     out.mkdir(parents=True, exist_ok=True)
@@ -45,7 +66,11 @@ def run(
     scene: Optional[str] = typer.Option(None, help="Scene name, e.g. scene-demo-0000 (list: splatsim data info)."),
     version: str = typer.Option("v1.0-mini", help="Dataset version folder under the dataroot."),
     scenario_file: Optional[Path] = typer.Option(None, help="A .scenario.npz file instead of --dataroot/--scene."),
-    policy: str = typer.Option("expert", help="expert | constant-velocity | idm."),
+    policy: str = typer.Option("expert", help="expert | constant-velocity | idm | grpc://HOST:PORT | unix://PATH "
+                                              "(a DrivingPolicy server)."),
+    camera: List[str] = typer.Option([], help="Camera to render for the policy (repeatable), e.g. CAM_FRONT."),
+    width: int = typer.Option(480, help="Rendered image width, pixels."),
+    height: int = typer.Option(270, help="Rendered image height, pixels."),
     reactive: bool = typer.Option(False, help="Vehicles follow their paths with the IDM instead of replaying the log."),
     steps: Optional[int] = typer.Option(None, help="Most steps to simulate (10 Hz); default: to the end of the log."),
     start_step: int = typer.Option(0, help="First step of the episode on the scenario's 10 Hz grid."),
@@ -57,7 +82,7 @@ def run(
     scenario = load_scenario_from_args(dataroot, scene, version, scenario_file)
     provenance = {"dataroot": str(dataroot) if dataroot else None, "version": version,
                   "scenario_file": str(scenario_file) if scenario_file else None}
-    metrics = run_one(scenario, policy, out, reactive, steps, start_step, video, provenance)
+    metrics = run_one(scenario, policy, out, reactive, steps, start_step, video, provenance, tuple(camera), width, height)
     if as_json:
         print(json.dumps(metrics, indent=2, sort_keys=True))
     else:

@@ -1,0 +1,1 @@
+"""splatsim wire contract packages (see proto/splatsim/v1)."""

@@ -1,0 +1,65 @@
+"""`splatsim serve`: host the closed loop as a gRPC server for external driving stacks."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+
+from sim.errors import ConfigError
+
+console = Console(stderr=True)
+log = logging.getLogger("splatsim.server")
+
+
+def serve(
+    port: int = typer.Option(50051, help="TCP port on --host (0: any free port; -1: no TCP, --unix only)."),
+    unix: Optional[Path] = typer.Option(None, help="Also listen on this Unix-domain socket path."),
+    host: str = typer.Option("127.0.0.1", help="TCP address to bind; keep loopback unless the network is trusted."),
+    dataroot: List[Path] = typer.Option([], help="nuScenes-layout dataroot to serve scenes from (repeatable)."),
+    version: str = typer.Option("v1.0-mini", help="Dataset version folder under each dataroot."),
+    scenario_dir: List[Path] = typer.Option([], help="Folder of *.scenario.npz files to serve (repeatable)."),
+    max_sessions: int = typer.Option(16, help="Most concurrent sessions; more get RESOURCE_EXHAUSTED."),
+    idle_timeout: float = typer.Option(300.0, help="Close sessions idle this long, seconds (vanished clients)."),
+    max_message_mb: int = typer.Option(64, help="Largest message sent or received, MiB."),
+    workers: int = typer.Option(16, help="Handler threads."),
+    grace: float = typer.Option(5.0, help="On SIGTERM/SIGINT: seconds calls in flight may take to finish."),
+    render: bool = typer.Option(True, help="Render camera images (sessions without cameras never render)."),
+    backend: str = typer.Option("auto", help="Rasterizer: auto (gsplat on CUDA, else cpu) | cpu | gsplat | torch."),
+    as_json: bool = typer.Option(False, "--json", help="Print the listening addresses as one JSON line on stdout."),
+    verbose: bool = typer.Option(False, help="Log every session."),
+) -> None:
+    """Serve splatsim.v1.Simulator (+ health checking and reflection) until SIGTERM/SIGINT."""
+    from policies_api.server import ServerConfig, SimulatorServer, serve_until_signal
+    from policies_api.session import ScenarioCatalog, gaussian_renderer_factory
+
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if not dataroot and not scenario_dir:
+        raise ConfigError("nothing to serve: pass --dataroot DIR (nuScenes layout) and/or --scenario-dir DIR")
+    if port < -1 or port > 65535:
+        raise ConfigError(f"--port {port} is out of range (0..65535, or -1 for no TCP)")
+    if max_message_mb < 1:
+        raise ConfigError("--max-message-mb must be >= 1")
+    catalog = ScenarioCatalog(dataroots=[(d, version) for d in dataroot], scenario_dirs=list(scenario_dir))
+    if len(catalog) == 0:
+        raise ConfigError(f"no scenarios found in {[str(p) for p in [*dataroot, *scenario_dir]]}")
+    factory = gaussian_renderer_factory(backend) if render else None
+    if render and factory is None:
+        console.print("[yellow]note:[/] no renderer available; sessions that ask for cameras get FAILED_PRECONDITION")
+    config = ServerConfig(host=host, port=None if port == -1 else port, unix_socket=str(unix) if unix else None,
+                          max_sessions=max_sessions, idle_timeout_s=idle_timeout,
+                          max_message_bytes=max_message_mb * 2**20, max_workers=workers, grace_s=grace)
+    server = SimulatorServer(catalog, config, factory).start()
+    if as_json:
+        print(json.dumps({"tcp": server.tcp_target, "unix": server.unix_target, "scenarios": len(catalog)}), flush=True)
+    else:
+        console.print(f"[green]splatsim serving[/] {len(catalog)} scenario(s) on "
+                      + ", ".join(t for t in (server.tcp_target, server.unix_target) if t)
+                      + " (Ctrl-C to stop)")
+    serve_until_signal(server, grace)
+    console.print("splatsim server stopped")
