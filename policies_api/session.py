@@ -42,16 +42,13 @@ RendererFactory = Callable[[Scenario, list[str], int, int], Renderer]
 
 
 
-def gaussian_renderer_factory(backend: str = "auto", cache_size: int = 8) -> RendererFactory | None:
+def gaussian_renderer_factory(backend: str = "auto", cache_size: int = 8) -> RendererFactory:
     """Sessions rendered by `render.renderer.GaussianRenderer` (procedural street + actor assets
-    per scenario, built once per scenario and shared by its sessions); None when `render` has no
-    GaussianRenderer."""
-    try:
-        from render.assets import build_actor_assets
-        from render.procedural import StreetSceneConfig
-        from render.renderer import GaussianRenderer, build_scenario_street
-    except ImportError:
-        return None
+    per scenario, built once per scenario and shared by its sessions)."""
+    from render.assets import build_actor_assets
+    from render.procedural import StreetSceneConfig
+    from render.renderer import GaussianRenderer, build_scenario_street
+
     built: OrderedDict[str, tuple] = OrderedDict()
     lock = threading.Lock()
 

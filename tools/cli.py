@@ -18,6 +18,7 @@ from tools.report import report_command
 app = typer.Typer(help="splatsim: neural closed-loop driving simulator.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
 app.command("run")(run_commands.run)
+app.command("render")(run_commands.render)
 app.command("demo")(run_commands.demo)
 app.command("serve")(grpc_commands.serve)
 app.command("report")(report_command)
