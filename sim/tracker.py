@@ -18,7 +18,7 @@ import numpy as np
 import scipy.linalg
 from numba import njit
 
-from sim.dynamics import SPEED, X, Y, YAW, bicycle_step_kernel, params_vector
+from sim.dynamics import SPEED, X, Y, bicycle_step_kernel, params_vector
 from sim.errors import ActionError
 from sim.geometry import project_point_kernel
 from sim.scenario import DT_S, EgoParams
