@@ -23,7 +23,7 @@ from tools.scenario_args import load_scenario_from_args
 
 console = Console(stderr=True)
 
-DEMO_SCENE = "scene-demo-0000"
+DEMO_SCENE = "scene-demo-0002"  # a right turn: the baselines differ visibly
 
 
 def make_any_policy(name: str):

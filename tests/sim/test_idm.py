@@ -68,3 +68,29 @@ def test_idm_policy_brakes_for_a_stopped_car_where_constant_velocity_rear_ends_i
     cv = episode_metrics(run_episode(ctx, ConstantVelocityPolicy()))
     assert not idm["collision"] and idm["min_ttc_s"] > 0.5
     assert cv["at_fault_collision"]
+
+
+def test_idm_policy_yields_to_a_car_that_will_cross_its_path():
+    """A car crossing the road ahead (constant velocity) reaches the crossing point first: the
+    idm policy waits for it, constant velocity drives into it."""
+    import dataclasses
+
+    from sim.scenario import ActorKind
+
+    sc = straight_road_scenario(num_steps=80, ego_speed_mps=10.0)
+    # One actor driving north across the ego's lane 40 m ahead, arriving there with the ego (~3.5 s).
+    n, t = 1, sc.num_steps
+    ego_y = sc.ego.xy[0, 1]
+    times = np.arange(t) * 0.1
+    xy = np.stack([np.full(t, sc.ego.xy[0, 0] + 40.0), ego_y - 28.0 + 8.0 * times], -1)[None]
+    actors = dataclasses.replace(
+        sc.actors, instance_tokens=np.array(["crosser"]), category=np.array(["vehicle.car"]),
+        kind=np.array([ActorKind.VEHICLE], np.int8), size_wlh_m=np.array([[1.9, 4.6, 1.6]]), xy=xy,
+        z=np.full((n, t), 0.8), yaw_rad=np.full((n, t), np.pi / 2),
+        velocity_xy_mps=np.tile([0.0, 8.0], (n, t, 1)), valid=np.ones((n, t), bool))
+    sc = dataclasses.replace(sc, actors=actors)
+    ctx = prepare(sc, EngineConfig(stop_at_route_end=False))
+    idm = episode_metrics(run_episode(ctx, IDMPolicy()))
+    cv = episode_metrics(run_episode(ctx, ConstantVelocityPolicy()))
+    assert cv["at_fault_collision"]
+    assert not idm["collision"]
