@@ -19,3 +19,6 @@ Modules, bottom up:
 
 Imports only small types from `sim`; never `policies_api`, `scenarios` or `tools`.
 """
+
+# Bumped whenever a change alters rendered pixels: caches of rendered observations key on it.
+RENDERER_VERSION = "splatsim-gaussian-renderer-1"

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import typer
 
-from tools import bench_engine, bench_grpc, bench_render, bench_score
+from tools import bench_engine, bench_grpc, bench_pseudo_sim, bench_render, bench_score
 
 app = typer.Typer(help="Benchmarks: each prints medians, the machine and a ratio to a baseline.", no_args_is_help=True)
 app.command("engine")(bench_engine.engine)
 app.command("grpc")(bench_grpc.grpc)
 app.command("render")(bench_render.render)
 app.command("score")(bench_score.score)
+app.command("pseudo-sim")(bench_pseudo_sim.bench_pseudo_sim_command)

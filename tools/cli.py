@@ -13,7 +13,9 @@ from rich.console import Console
 
 from sim.errors import SplatsimError
 from tools import bench, data_commands, grpc_commands, run_commands
+from tools.correlate import correlate_command
 from tools.report import report_command
+from tools.score_commands import score_command
 
 app = typer.Typer(help="splatsim: neural closed-loop driving simulator.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -22,6 +24,8 @@ app.command("render")(run_commands.render)
 app.command("demo")(run_commands.demo)
 app.command("serve")(grpc_commands.serve)
 app.command("report")(report_command)
+app.command("score")(score_command)
+app.command("correlate")(correlate_command)
 app.add_typer(data_commands.app, name="data")
 app.add_typer(bench.app, name="bench")
 

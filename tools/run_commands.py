@@ -27,9 +27,13 @@ DEMO_SCENE = "scene-demo-0002"  # a right turn: the baselines differ visibly
 
 
 def make_any_policy(name: str):
-    """A built-in policy by name, or a remote DrivingPolicy for grpc://HOST:PORT and unix://PATH."""
+    """A built-in or degraded policy by name, or a remote DrivingPolicy for grpc://HOST:PORT and
+    unix://PATH."""
     from policies_api.remote_policy import RemotePolicy, is_remote_policy_name
+    from sim.policies_degraded import is_degraded_policy_name, make_degraded_policy
 
+    if is_degraded_policy_name(name):
+        return make_degraded_policy(name)
     return RemotePolicy(name) if is_remote_policy_name(name) else make_policy(name)
 
 
@@ -103,7 +107,8 @@ SCENARIO_OPTIONS = dict(
     version=typer.Option("v1.0-mini", help="Dataset version folder under the dataroot."),
     scenario_file=typer.Option(None, help="A .scenario.npz file instead of --dataroot/--scene."),
 )
-POLICY_HELP = "expert | constant-velocity | idm | grpc://HOST:PORT | unix://PATH (a DrivingPolicy server)."
+POLICY_HELP = ("expert | constant-velocity | idm | noisy | laggy | over-cautious | aggressive | grpc://HOST:PORT | "
+               "unix://PATH (a DrivingPolicy server).")
 
 
 def run(

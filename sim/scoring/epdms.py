@@ -81,7 +81,7 @@ from scipy.signal import savgol_filter
 from sim.checks import CollisionType, _obb_overlap
 from sim.engine import PLAN_HORIZON_STEPS, SimContext, observe, route_arclength
 from sim.errors import ActionError, ConfigError
-from sim.geometry import global_to_local_xy, polyline_arclength, wrap_angle
+from sim.geometry import global_to_local_xy, polyline_arclength, project_point_kernel, wrap_angle
 from sim.scenario import DT_S, ActorKind
 from sim.scoring.comfort import (ComfortConfig, ComfortResult, Kinematics, concat_kinematics, extended_comfort,
                                  history_comfort, kinematics_from_states)
@@ -399,27 +399,9 @@ def _track_kernel(route_xy, route_s, px, py, s_hint, first_back, first_ahead, ba
         if hi <= lo:
             lo = max(min(lo, q - 2), 0)
             hi = lo + 1
-        best = 1e300
-        bs = route_s[lo]
-        bl = 0.0
-        bh = 0.0
-        for i in range(lo, hi):
-            dx = route_xy[i + 1, 0] - route_xy[i, 0]
-            dy = route_xy[i + 1, 1] - route_xy[i, 1]
-            len2 = dx * dx + dy * dy
-            if len2 < 1e-12:
-                continue
-            rx = px[t] - route_xy[i, 0]
-            ry = py[t] - route_xy[i, 1]
-            u = min(max((rx * dx + ry * dy) / len2, 0.0), 1.0)
-            fx = rx - u * dx
-            fy = ry - u * dy
-            d2 = fx * fx + fy * fy
-            if d2 < best:
-                best = d2
-                bs = route_s[i] + u * math.sqrt(len2)
-                bl = math.sqrt(d2) if dx * ry - dy * rx >= 0.0 else -math.sqrt(d2)
-                bh = math.atan2(dy, dx)
+        bs, bl, bh = project_point_kernel(route_xy[lo:hi + 1], route_s[lo:hi + 1], px[t], py[t])
+        if math.isnan(bh):  # no usable segment in the window
+            bh = 0.0
         out_s[t] = bs
         out_lat[t] = bl
         out_h[t] = bh
@@ -1189,7 +1171,8 @@ def assemble_result(step_index: int, m: WindowMetrics, ep_progress_ref: float, e
 def score_proposal(context: SimContext, step_index: int, proposal_xy_in_ego: np.ndarray,
                    proposal_yaw_in_ego: np.ndarray, ego_state: EgoState | None = None,
                    previous_proposal: EPDMSResult | None = None, config: EPDMSConfig = EPDMSConfig(),
-                   t_offset_s: np.ndarray | None = None, history: Kinematics | None = None) -> EPDMSResult:
+                   t_offset_s: np.ndarray | None = None, history: Kinematics | None = None,
+                   reference_progress_m: float | None = None) -> EPDMSResult:
     """EPDMS of a 4 s proposal at a frame of the scenario's log.
 
     proposal_xy_in_ego (40, 2) / proposal_yaw_in_ego (40,): poses at 0.1 .. 4.0 s in the ego
@@ -1198,7 +1181,8 @@ def score_proposal(context: SimContext, step_index: int, proposal_xy_in_ego: np.
     result are memoised). previous_proposal: the result of the proposal made at an earlier frame (EC
     compares the two on their overlap; NAVSIM's frames are 0.5 s apart). history: the ego's
     motion before the frame for HC (default: the log's last 1.5 s at the logged state, none for
-    another ego_state)."""
+    another ego_state). reference_progress_m: the reference planner's best progress from
+    `ego_state` when the caller has it already (it does not depend on the proposal)."""
     data = scoring_data(context)
     sc = context.scenario
     h = config.horizon_steps
@@ -1216,7 +1200,8 @@ def score_proposal(context: SimContext, step_index: int, proposal_xy_in_ego: np.
         ego = ego_state
         hint = float(project_track(data.route_xy, data.route_s, np.array([[ego.x_m, ego.y_m]]),
                                    float(data.log_route_s[step_index]), 1e9)[0][0])
-        ref_progress = reference_baseline(data, ego, hint, *act, sc.ego_params, config)[0]
+        ref_progress = reference_progress_m if reference_progress_m is not None else \
+            reference_baseline(data, ego, hint, *act, sc.ego_params, config)[0]
         human_zero = None
         filter_state = "not applicable" if config.human_penalty_filter else "off"
     states = proposal_states(proposal_xy_in_ego, proposal_yaw_in_ego, ego, data, sc.ego_params, config, t_offset_s)

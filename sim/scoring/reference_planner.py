@@ -28,6 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from sim.geometry import project_point_kernel
+
 
 @dataclass(frozen=True)
 class ReferencePlannerConfig:
@@ -90,7 +92,7 @@ def reference_proposals(route_xy: np.ndarray, route_s: np.ndarray, s0_m: float, 
     cols = np.flatnonzero(near.any(axis=0))
     seg_heading = np.arctan2(np.diff(route_xy[:, 1]), np.diff(route_xy[:, 0]))
     s_lo, s_hi = s0_m - 20.0, s0_m + c.speed_limit_mps * num_steps * dt_s + 40.0
-    proj = _project_actors_kernel(route_xy, route_s, seg_heading, np.ascontiguousarray(actor_xy[:num_steps][:, cols]),
+    proj = _project_actors_kernel(route_xy, route_s, np.ascontiguousarray(actor_xy[:num_steps][:, cols]),
                                   np.ascontiguousarray(actor_yaw[:num_steps][:, cols]),
                                   np.ascontiguousarray(actor_speed[:num_steps][:, cols]),
                                   np.ascontiguousarray(actor_valid[:num_steps][:, cols]),
@@ -110,7 +112,7 @@ def reference_proposals(route_xy: np.ndarray, route_s: np.ndarray, s0_m: float, 
 
 
 @njit(cache=True)
-def _project_actors_kernel(route_xy, route_s, seg_heading, xy, yaw, speed, valid, half_l, half_w, s_lo, s_hi):
+def _project_actors_kernel(route_xy, route_s, xy, yaw, speed, valid, half_l, half_w, s_lo, s_hi):
     """Each actor box at each step, in route coordinates: centre arclength and lateral offset
     (left +), half extent along and across the route, speed along the route, and whether it was
     usable (valid and projected inside [s_lo, s_hi] within 15 m of the centerline)."""
@@ -129,29 +131,8 @@ def _project_actors_kernel(route_xy, route_s, seg_heading, xy, yaw, speed, valid
                 continue
             px = xy[t, j, 0]
             py = xy[t, j, 1]
-            best = 1e300
-            bs = 0.0
-            bd = 0.0
-            bh = 0.0
-            for i in range(lo, hi):
-                dx = route_xy[i + 1, 0] - route_xy[i, 0]
-                dy = route_xy[i + 1, 1] - route_xy[i, 1]
-                len2 = dx * dx + dy * dy
-                if len2 < 1e-12:
-                    continue
-                rx = px - route_xy[i, 0]
-                ry = py - route_xy[i, 1]
-                u = min(max((rx * dx + ry * dy) / len2, 0.0), 1.0)
-                fx = rx - u * dx
-                fy = ry - u * dy
-                d2 = fx * fx + fy * fy
-                if d2 < best:
-                    best = d2
-                    bs = route_s[i] + u * math.sqrt(len2)
-                    cross = dx * ry - dy * rx
-                    bd = math.sqrt(d2) if cross >= 0.0 else -math.sqrt(d2)
-                    bh = seg_heading[i]
-            if best > 15.0 * 15.0:
+            bs, bd, bh = project_point_kernel(route_xy[lo:hi + 1], route_s[lo:hi + 1], px, py)
+            if math.isnan(bh) or abs(bd) > 15.0:
                 continue
             dpsi = yaw[t, j] - bh
             c = abs(math.cos(dpsi))
