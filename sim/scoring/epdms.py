@@ -1171,8 +1171,7 @@ def assemble_result(step_index: int, m: WindowMetrics, ep_progress_ref: float, e
 def score_proposal(context: SimContext, step_index: int, proposal_xy_in_ego: np.ndarray,
                    proposal_yaw_in_ego: np.ndarray, ego_state: EgoState | None = None,
                    previous_proposal: EPDMSResult | None = None, config: EPDMSConfig = EPDMSConfig(),
-                   t_offset_s: np.ndarray | None = None, history: Kinematics | None = None,
-                   reference_progress_m: float | None = None) -> EPDMSResult:
+                   t_offset_s: np.ndarray | None = None, history: Kinematics | None = None) -> EPDMSResult:
     """EPDMS of a 4 s proposal at a frame of the scenario's log.
 
     proposal_xy_in_ego (40, 2) / proposal_yaw_in_ego (40,): poses at 0.1 .. 4.0 s in the ego
@@ -1181,8 +1180,7 @@ def score_proposal(context: SimContext, step_index: int, proposal_xy_in_ego: np.
     result are memoised). previous_proposal: the result of the proposal made at an earlier frame (EC
     compares the two on their overlap; NAVSIM's frames are 0.5 s apart). history: the ego's
     motion before the frame for HC (default: the log's last 1.5 s at the logged state, none for
-    another ego_state). reference_progress_m: the reference planner's best progress from
-    `ego_state` when the caller has it already (it does not depend on the proposal)."""
+    another ego_state)."""
     data = scoring_data(context)
     sc = context.scenario
     h = config.horizon_steps
@@ -1200,8 +1198,7 @@ def score_proposal(context: SimContext, step_index: int, proposal_xy_in_ego: np.
         ego = ego_state
         hint = float(project_track(data.route_xy, data.route_s, np.array([[ego.x_m, ego.y_m]]),
                                    float(data.log_route_s[step_index]), 1e9)[0][0])
-        ref_progress = reference_progress_m if reference_progress_m is not None else \
-            reference_baseline(data, ego, hint, *act, sc.ego_params, config)[0]
+        ref_progress = reference_baseline(data, ego, hint, *act, sc.ego_params, config)[0]
         human_zero = None
         filter_state = "not applicable" if config.human_penalty_filter else "off"
     states = proposal_states(proposal_xy_in_ego, proposal_yaw_in_ego, ego, data, sc.ego_params, config, t_offset_s)
