@@ -281,8 +281,8 @@ def images_from_proto(msgs, wire: "WireImages | None" = None) -> tuple[CameraIma
         if raw and size(i, 5, m, "data") != h * w * 3:
             raise MessageError(f"camera {m.name!r}: RAW_RGB8 data has {size(i, 5, m, 'data')} bytes, expected "
                                f"height*width*3 = {h * w * 3}")
-        for field, what, sent in ((8, "depth_m_f32", has_depth), (9, "alpha_f32", has_alpha)):
-            n = size(i, field, m, what) if sent else 0
+        for field_number, what, sent in ((8, "depth_m_f32", has_depth), (9, "alpha_f32", has_alpha)):
+            n = size(i, field_number, m, what) if sent else 0
             if n and n != h * w * 4:
                 raise MessageError(f"camera {m.name!r}: {what} has {n} bytes, expected height*width*4 = {h * w * 4}")
     rgb = np.empty((c, h, w, 3), np.uint8)
@@ -524,9 +524,9 @@ class ImagePayload:
 
     def parts(self) -> list:
         parts = [self.meta.SerializeToString()]
-        for field, blob in ((_CAMERA_DATA, self.data), (_CAMERA_DEPTH, self.depth), (_CAMERA_ALPHA, self.alpha)):
+        for field_number, blob in ((_CAMERA_DATA, self.data), (_CAMERA_DEPTH, self.depth), (_CAMERA_ALPHA, self.alpha)):
             if blob is not None and len(blob):
-                parts += [_key(field), _varint(len(blob)), blob]
+                parts += [_key(field_number), _varint(len(blob)), blob]
         return parts
 
 
@@ -616,8 +616,8 @@ class WireImages:
 def wire_images(buffer: bytes, observation_field: int) -> WireImages:
     """Locate the image bulk fields of the observation(s) at `observation_field` of a message."""
     spans = []
-    for field, start, end in _fields(buffer, 0, len(buffer)):
-        if field != observation_field:
+    for field_number, start, end in _fields(buffer, 0, len(buffer)):
+        if field_number != observation_field:
             continue
         for f2, s2, e2 in _fields(buffer, start, end):
             if f2 != _OBSERVATION_IMAGES:

@@ -27,7 +27,8 @@ from render import primitives as prim
 from render.cpu_rasterizer import PARALLEL_LOCK
 from render.gaussians import (ActivatedGaussians, GaussianScene, activate, concatenate_activated,
                               concatenate_scenes, rotate_sh)
-from render.ply import atomic_write_bytes, load_ply_with_extras, save_ply
+from render.ply import load_ply_with_extras, save_ply
+from sim.atomic import write_bytes_atomic
 from sim.errors import SceneFileError
 from sim.geometry import pose_from_xy_yaw, quaternion_from_rotation_matrix
 from sim.scenario import ActorKind, ActorTracks
@@ -322,7 +323,7 @@ def save_actor_assets(path: str | Path, assets: ActorAssets) -> None:
                     "size_wlh_m": [float(v) for v in assets.size_wlh_m[i]]} for i in range(assets.num_actors)],
     }
     save_ply(path, scene, {"actor_index": index})
-    atomic_write_bytes(path.with_suffix(".json"), json.dumps(sidecar, indent=1).encode())
+    write_bytes_atomic(path.with_suffix(".json"), json.dumps(sidecar, indent=1).encode())
 
 
 def load_actor_assets(path: str | Path) -> ActorAssets:

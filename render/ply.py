@@ -16,14 +16,13 @@ scene read back is identical, array for array.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from render.gaussians import GaussianScene
+from sim.atomic import write_bytes_atomic
 from sim.errors import SceneFileError
 
 _PLY_TYPES = {
@@ -79,23 +78,7 @@ def save_ply(path: str | Path, scene: GaussianScene, extra_properties: dict[str,
     header += [f"property {reverse_types[np.dtype(t).str.lstrip('<>|=')]} {name}" for name, t in fields]
     header.append("end_header")
     payload = ("\n".join(header) + "\n").encode("ascii") + data.tobytes()
-    atomic_write_bytes(path, payload)
-
-
-def atomic_write_bytes(path: Path, payload: bytes) -> None:
-    """Write bytes to `path` through a temporary file in the same folder and os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_bytes_atomic(path, payload)
 
 
 def load_ply(path: str | Path) -> GaussianScene:

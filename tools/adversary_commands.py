@@ -62,7 +62,11 @@ def adversary_evaluate(
     as_json: bool = typer.Option(False, "--json", help="Print the report's table as JSON to stdout."),
 ) -> None:
     """Evaluate guided and unguided adversaries on held-out logs (success, realism, Wasserstein)."""
-    from scenarios.adversary.evaluate import EvalConfig, evaluate_adversary, markdown_table
+    from scenarios.adversary.evaluate import (
+        EvalConfig,
+        evaluate_adversary,
+        markdown_table,
+    )
 
     config = EvalConfig(dataroots=tuple(str(d) for d in dataroot), version=version, scenes=tuple(scenes),
                         checkpoint=str(checkpoint) if checkpoint else None, attempts_per_scene=attempts,

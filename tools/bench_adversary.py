@@ -39,7 +39,12 @@ def sampling_times(scenario, model, repeats: int, configs: dict) -> dict:
     """Median seconds per plan for each named PlannerConfig on the scene's best candidate."""
     import torch
 
-    from scenarios.adversary.planner import AdversaryPlanner, plan_local, plan_seed, torch_threads
+    from scenarios.adversary.planner import (
+        AdversaryPlanner,
+        plan_local,
+        plan_seed,
+        torch_threads,
+    )
     from scenarios.adversary.selection import select_candidates
     from scenarios.generate import adversarial_start
     from sim.engine import EngineConfig, prepare

@@ -9,11 +9,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tools import render_commands
+from tools import reconstruct_commands, render_commands
 
 app = typer.Typer(help="Data tools: the embedded demo town, dataset listings, scene building.", no_args_is_help=True)
 app.command("build-scene")(render_commands.build_scene)
 app.command("render-frames")(render_commands.render_frames)
+app.command("reconstruct")(reconstruct_commands.reconstruct)
+app.command("reconstruct-selfcheck")(reconstruct_commands.selfcheck)
 console = Console()
 
 

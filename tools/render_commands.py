@@ -75,17 +75,14 @@ def render_frames(
     """Render the logged ego and actor poses of a scene to tiled rig PNGs (a quick look, no policy)."""
     import imageio.v3 as iio
 
-    from render.assets import load_actor_assets
-    from render.ply import atomic_write_bytes, load_ply
-    from render.renderer import GaussianRenderer
     from render.rig import ego_pose_at
     from render.video import tile_rig
     from scenarios.nuscenes_adapter import load_scenario
+    from sim.atomic import write_bytes_atomic
+    from tools.run_commands import build_renderer
 
     scenario = load_scenario(dataroot, scene, version)
-    background = load_ply(scene_ply) if scene_ply is not None else None
-    assets = load_actor_assets(actor_assets_path(scene_ply)) if scene_ply is not None and actor_assets_path(scene_ply).exists() else None
-    renderer = GaussianRenderer.for_scenario(scenario, width, height, backend=backend, background=background, assets=assets)
+    renderer = build_renderer(scenario, [], width, height, backend, scene_ply)
     out.mkdir(parents=True, exist_ok=True)
     act, ego = scenario.actors, scenario.ego
     for k in range(0, scenario.num_steps, max(every, 1)):
@@ -93,5 +90,5 @@ def render_frames(
             continue
         pose = ego_pose_at(scenario, k, float(ego.xy[k, 0]), float(ego.xy[k, 1]), float(ego.yaw_rad[k]))
         images = renderer.images(renderer.render_output_at(scenario, k, pose, act.xy[:, k], act.yaw_rad[:, k], act.valid[:, k]))
-        atomic_write_bytes(out / f"rig_{k:04d}.png", iio.imwrite("<bytes>", tile_rig(images.rgb, images.names), extension=".png"))
+        write_bytes_atomic(out / f"rig_{k:04d}.png", iio.imwrite("<bytes>", tile_rig(images.rgb, images.names), extension=".png"))
     console.print(f"[green]frames written to[/] {out}")

@@ -51,8 +51,14 @@ def build_renderer(scenario: Scenario, cameras: list[str], width: int, height: i
         background = load_ply(scene_ply)
         if actor_assets_path(scene_ply).exists():
             assets = load_actor_assets(actor_assets_path(scene_ply))
-    return GaussianRenderer.for_scenario(scenario, width, height, cameras or None, backend, background=background,
-                                         assets=assets)
+    renderer = GaussianRenderer.for_scenario(scenario, width, height, cameras or None, backend,
+                                             background=background, assets=assets)
+    if scene_ply is not None:
+        from render.reconstruct.export import load_sky, sky_path
+
+        if sky_path(scene_ply).exists():  # a reconstructed scene brings its learned sky
+            renderer.sky = load_sky(sky_path(scene_ply))
+    return renderer
 
 
 def run_one(scenario: Scenario, policy_name: str, out: Path, reactive: bool = False, steps: Optional[int] = None,

@@ -1,0 +1,9 @@
+"""Reconstruction: fit a Gaussian scene (static background + per-actor assets in box frames) to a
+log's camera images, on CUDA with gsplat or on the CPU with a differentiable torch rasterizer.
+
+Modules: `data` (frames, poses, boxes, masks), `init` (initial Gaussians, actor/background split),
+`diff_raster` (the differentiable torch rasterizer), `gsplat_fit` (the CUDA rasterizer),
+`fit` (the shared training loop), `metrics` (PSNR, SSIM), `report` (evaluation, report, novel
+views), `export` (files for `splatsim render --scene-file`), `selfcheck` (the no-images check).
+See docs/reconstruction.md.
+"""
