@@ -45,14 +45,15 @@ import typer
 from sim.atomic import atomic_path, write_bytes_atomic, write_json_atomic
 from sim.engine import SimContext, observe, prepare, route_arclength
 from sim.errors import ConfigError
-from sim.geometry import global_to_local_xy, local_to_global_xy, wrap_angle
+from sim.geometry import local_to_global_xy, wrap_angle
 from sim.observation import CameraImages, Observation
 from sim.scenario import Scenario
-from sim.scoring.epdms import EPDMSConfig, EPDMSResult, logged_ego_state, score_proposal, scoring_data
+from sim.scoring.epdms import (EPDMSConfig, EPDMSResult, action_to_proposal, logged_ego_state, score_proposal,
+                               scoring_data)
 from sim.scoring.pseudo_sim import (FrameScore, PseudoSimConfig, aggregate_frames, combine_frame, score_group_results,
                                     vanished_warnings, with_extended_comfort)
 from sim.scoring.stage_two import FrameConfig, StageTwoConfig, select_frames, stage_two_starts
-from sim.state import ControlAction, EgoState, TrajectoryAction, WorldState
+from sim.state import EgoState, WorldState
 
 
 
@@ -417,7 +418,7 @@ class ScenarioScorer:
     def plan(self, policy, obs: Observation) -> tuple[np.ndarray, np.ndarray]:
         policy.reset(self.scenario)
         action = policy.plan(obs)
-        return action_to_proposal(action, obs.ego, self.scenario, self.settings.epdms)
+        return action_to_proposal(action, obs.ego, self.scenario.ego_params, self.settings.epdms)
 
     def score_policy(self, policy, name: str | None = None) -> PolicyScenarioScore:
         """Stage one, stage two and the combination on every frame, for one policy object."""
@@ -484,37 +485,6 @@ class ScenarioScorer:
 def _result_dict(r: EPDMSResult) -> dict:
     d = r.to_dict()
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
-
-
-def action_to_proposal(action, ego: EgoState, scenario: Scenario, config: EPDMSConfig = EPDMSConfig()
-                       ) -> tuple[np.ndarray, np.ndarray]:
-    """A policy's action as a proposal on the 0.1 .. 4 s grid, in the ego frame: (40, 2), (40,).
-    Trajectories are resampled (linear, from the ego at t=0); controls are held for the horizon."""
-    grid = np.arange(1, config.horizon_steps + 1) * config.dt_s
-    if isinstance(action, TrajectoryAction):
-        t = np.concatenate([[0.0], np.asarray(action.t_offset_s, np.float64)])
-        xy = np.vstack([[0.0, 0.0], np.asarray(action.xy_in_ego, np.float64).reshape(-1, 2)])
-        yaw = np.concatenate([[0.0], np.unwrap(np.asarray(action.yaw_in_ego_rad, np.float64))])
-        if not (np.all(np.isfinite(xy)) and np.all(np.isfinite(t)) and np.all(np.diff(t) > 0)):
-            raise ConfigError("the policy returned a trajectory with non-finite poses or non-increasing times")
-        out = np.stack([np.interp(grid, t, xy[:, 0]), np.interp(grid, t, xy[:, 1])], -1)
-        past = grid > t[-1]
-        if past.any() and len(t) >= 2:  # hold the final velocity past a short plan's end
-            vel = (xy[-1] - xy[-2]) / max(t[-1] - t[-2], 1e-6)
-            out[past] = xy[-1] + (grid[past] - t[-1])[:, None] * vel
-        return out, np.interp(grid, t, yaw)
-    if isinstance(action, ControlAction):
-        from sim.dynamics import bicycle_step_kernel, params_vector
-
-        vec = np.array([ego.x_m, ego.y_m, ego.yaw_rad, ego.speed_mps, ego.accel_mps2, ego.steer_rad])
-        pv = params_vector(scenario.ego_params)
-        poses = []
-        for _ in range(config.horizon_steps):
-            vec = bicycle_step_kernel(vec, float(action.accel_mps2), float(action.steer_rad), pv, config.dt_s)
-            poses.append(vec[:3].copy())
-        poses = np.array(poses)
-        return global_to_local_xy(poses[:, :2], ego.xy, ego.yaw_rad), wrap_angle(poses[:, 2] - ego.yaw_rad)
-    raise ConfigError(f"the policy returned {type(action).__name__}, not a TrajectoryAction or ControlAction")
 
 
 # ---- tasks (one per scenario; in-process or on Ray workers) --------------------------------------------
@@ -842,4 +812,4 @@ def _f(v) -> str:
 
 __all__ = ["RENDERER_VERSION", "RenderSettings", "ScoreSettings", "ScenarioRef", "ScenarioScorer", "ObservationCache",
            "ScenarioTask", "run_scenario_task", "run_tasks", "score_scenarios", "score_command", "resolve_scenarios",
-           "make_score_policy", "action_to_proposal", "scenario_content_hash", "closed_loop_scores"]
+           "make_score_policy", "scenario_content_hash", "closed_loop_scores"]

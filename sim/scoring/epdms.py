@@ -1245,23 +1245,32 @@ def policy_proposal(context: SimContext, policy, step_index: int, config: EPDMSC
     actors = initial_actor_state(sc.actors, context.paths, step_index, False)
     state = WorldState(step_index=step_index, t_us=int(sc.t_us[step_index]), ego=ego, actors=actors)
     obs = observe(context, state, float(data.log_route_s[step_index] - data.route_offset_m))
-    action = policy.plan(obs)
+    return action_to_proposal(policy.plan(obs), ego, sc.ego_params, config)
+
+
+def action_to_proposal(action, ego: EgoState, ego_params, config: EPDMSConfig = EPDMSConfig()
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """A policy's action as a proposal on the 0.1 .. 4 s grid in the ego frame: (40, 2), (40,).
+    Trajectories are resampled (linear from the ego at t = 0, held after their last pose);
+    direct controls are held for the horizon through the bicycle."""
     grid = np.arange(1, config.horizon_steps + 1) * config.dt_s
     if isinstance(action, TrajectoryAction):
-        return _resample_proposal(np.asarray(action.xy_in_ego, np.float64), np.asarray(action.yaw_in_ego_rad, np.float64),
-                                  np.asarray(action.t_offset_s, np.float64), grid)
+        xy, yaw, t = (np.asarray(a, np.float64) for a in (action.xy_in_ego, action.yaw_in_ego_rad, action.t_offset_s))
+        if not (np.all(np.isfinite(xy)) and np.all(np.isfinite(yaw)) and np.all(np.isfinite(t))):
+            raise ActionError("the policy returned a trajectory with NaN or infinite values")
+        return _resample_proposal(xy.reshape(-1, 2), yaw, t, grid)
     if isinstance(action, ControlAction):
         from sim.dynamics import bicycle_step_kernel, params_vector
 
         vec = np.array([ego.x_m, ego.y_m, ego.yaw_rad, ego.speed_mps, ego.accel_mps2, ego.steer_rad])
-        pv = params_vector(sc.ego_params)
+        pv = params_vector(ego_params)
         poses = []
         for _ in range(config.horizon_steps):
             vec = bicycle_step_kernel(vec, float(action.accel_mps2), float(action.steer_rad), pv, config.dt_s)
             poses.append(vec[:3].copy())
         poses = np.array(poses)
         return global_to_local_xy(poses[:, :2], ego.xy, ego.yaw_rad), wrap_angle(poses[:, 2] - ego.yaw_rad)
-    raise ActionError(f"policy {getattr(policy, 'name', policy)!r} returned {type(action).__name__}, not an action")
+    raise ActionError(f"the policy returned {type(action).__name__}, not a TrajectoryAction or ControlAction")
 
 
 def score_log_frames(context: SimContext, policy="expert", config: EPDMSConfig = EPDMSConfig(),
