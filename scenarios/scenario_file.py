@@ -19,7 +19,6 @@ import dataclasses
 import io
 import json
 import os
-import tempfile
 import zipfile
 import zlib
 from pathlib import Path
@@ -27,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import shapely
 
+from sim.atomic import atomic_path
 from sim.errors import ScenarioFileError
 from sim.roadmap import LaneGraph, RoadMap
 from sim.scenario import ActorTracks, CameraRig, EgoLog, EgoParams, Route, Scenario
@@ -55,10 +55,8 @@ def save_scenario(scenario: Scenario, path: str | Path) -> Path:
         "map_name": scenario.map.name,
         "arrays": {name: {"dtype": a.dtype.str, "shape": list(a.shape)} for name, a in arrays.items()},
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
             with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as archive:
                 archive.writestr(MANIFEST_ENTRY, json.dumps(manifest, indent=1, sort_keys=True))
                 for name, array in arrays.items():
@@ -67,10 +65,6 @@ def save_scenario(scenario: Scenario, path: str | Path) -> Path:
                     archive.writestr(f"{name}.npy", buffer.getvalue())
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
     return path
 
 
