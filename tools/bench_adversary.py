@@ -36,7 +36,8 @@ def _demo_dataroot() -> Path:
 
 
 def sampling_times(scenario, model, repeats: int, configs: dict) -> dict:
-    """Median seconds per plan for each named PlannerConfig on the scene's best candidate."""
+    """Median seconds per plan for each named (PlannerConfig, use the candidate's collision
+    type) on the scene's best candidate."""
     import torch
 
     from scenarios.adversary.planner import (
@@ -57,8 +58,9 @@ def sampling_times(scenario, model, repeats: int, configs: dict) -> dict:
     state = adversarial_start(ctx, cand.actor)
     out = {"scene": scenario.name, "actor": cand.actor, "start_step": cand.start_step,
            "collision_type": cand.collision_type}
-    for name, cfg in configs.items():
-        cfg = dataclasses.replace(cfg, collision_type=cand.collision_type if cfg.collision_type != "any" else "any")
+    for name, (cfg, typed) in configs.items():
+        if typed:
+            cfg = dataclasses.replace(cfg, collision_type=cand.collision_type)
         planner = AdversaryPlanner(model, cfg)
         inputs = planner.inputs(ctx, state, cand.actor)
         times = []
@@ -77,7 +79,7 @@ def sampling_times(scenario, model, repeats: int, configs: dict) -> dict:
 
 
 def measure_adversary(dataroot: Optional[Path] = None, scenes: tuple[str, ...] = (), checkpoint: Optional[Path] = None,
-                      repeats: int = 20, workers: int = 2, per_scene: int = 2, throughput: bool = True,
+                      repeats: int = 20, workers: int = 2, per_scene: int = 4, throughput: bool = True,
                       version: str = "v1.0-mini") -> dict:
     """The benchmark's result dict (see the module docstring)."""
     from scenarios.adversary.model import load_checkpoint
@@ -88,11 +90,11 @@ def measure_adversary(dataroot: Optional[Path] = None, scenes: tuple[str, ...] =
     root = dataroot or _demo_dataroot()
     model = load_checkpoint(checkpoint)
     src = NuScenesSource(root, version)
-    names = list(scenes) or sorted(src.scene_names)[:2]
+    names = list(scenes) or sorted(src.scene_names)[:3]
     scenario = src.load_scenario(names[0])
     shipped = PlannerConfig()
     ddpm50 = dataclasses.replace(shipped, collision_type="any", ddim_steps=50, eta=1.0, guidance_iterations=1)
-    result = {"sampling": sampling_times(scenario, model, repeats, {"ddpm_50_steps": ddpm50, "shipped_ddim": shipped}),
+    result = {"sampling": sampling_times(scenario, model, repeats, {"ddpm_50_steps": (ddpm50, False), "shipped_ddim": (shipped, True)}),
               "checkpoint": str(checkpoint or "default"), "machine": machine_info()}
     result["sampling"]["target_s"] = 0.5
     if throughput:
@@ -122,11 +124,11 @@ def measure_adversary(dataroot: Optional[Path] = None, scenes: tuple[str, ...] =
 
 def bench_adversary(
     dataroot: Optional[Path] = typer.Option(None, help="nuScenes-layout dataroot (default: the demo town, built once)."),
-    scenes: List[str] = typer.Option([], help="Scene(s) to use (default: the first two)."),
+    scenes: List[str] = typer.Option([], help="Scene(s) to use (default: the first three)."),
     checkpoint: Optional[Path] = typer.Option(None, help="Adversary checkpoint (default: the shipped one)."),
     repeats: int = typer.Option(20, help="Plans timed per setting (median reported)."),
     workers: int = typer.Option(2, help="Local Ray workers for the throughput run."),
-    per_scene: int = typer.Option(2, help="Generation work items per scene in the throughput run."),
+    per_scene: int = typer.Option(4, help="Generation work items per scene in the throughput run."),
     throughput: bool = typer.Option(True, help="Also measure scenarios generated per minute on Ray."),
     version: str = typer.Option("v1.0-mini", help="Dataset version folder."),
 ) -> None:

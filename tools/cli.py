@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 from sim.errors import SplatsimError
-from tools import bench, data_commands, grpc_commands, run_commands
+from tools import adversary_commands, bench, data_commands, grpc_commands, run_commands
 from tools.correlate import correlate_command
 from tools.report import report_command
 from tools.score_commands import score_command
@@ -27,6 +27,11 @@ app.command("report")(report_command)
 app.command("score")(score_command)
 app.command("correlate")(correlate_command)
 app.add_typer(data_commands.app, name="data")
+app.command("generate")(adversary_commands.generate)
+adversary_app = typer.Typer(help="Adversarial diffusion actors: train and evaluate.", no_args_is_help=True)
+adversary_app.command("train")(adversary_commands.adversary_train)
+adversary_app.command("evaluate")(adversary_commands.adversary_evaluate)
+app.add_typer(adversary_app, name="adversary")
 app.add_typer(bench.app, name="bench")
 
 

@@ -1,0 +1,200 @@
+"""Evaluation of the adversary model on held-out logs: how often guided samples create a
+safety-critical moment against a reference ego, and how realistic guided and unguided samples
+stay, next to the logged behaviour of the same actors.
+
+For each held-out scene, the plausible adversaries (selection.py) are taken round-robin (with
+a new seed on each pass) until `attempts_per_scene` attempts; every attempt runs three closed
+loops from the same start with the same reference ego (expert replay by default):
+- `log`: the actor replays its log (what really happened);
+- `unguided`: the actor re-plans every 0.5 s with plain model samples (no proposal, no guidance);
+- `realism-guided`: the same with the realism guidance only (off-road, collisions, lanes,
+  smoothness; no adversarial terms, best of `num_samples`): the model as a realistic actor;
+- `guided`: the actor re-plans with guided diffusion from a conflict proposal of the
+  candidate's collision type (what `splatsim generate` does, before any filtering).
+Rates are per attempt (realism.py defines each); acceleration and jerk samples (the same
+0.5 s-smoothed finite differences for all) are compared by the 1-D Wasserstein distance
+(scipy.stats.wasserstein_distance) against the log of every moving vehicle of the held-out
+scenes and between guided and unguided samples.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import wasserstein_distance
+
+from scenarios.adversary.model import AdversaryModel, load_checkpoint
+from scenarios.adversary.planner import PlannerConfig
+from scenarios.adversary.realism import RealismConfig, adversary_outcome, log_kinematics
+from scenarios.adversary.selection import SelectionConfig, select_candidates
+from sim.engine import EngineConfig, prepare, run_episode
+from sim.errors import ConfigError
+from sim.policies import make_policy
+
+MODES = ("log", "unguided", "realism-guided", "guided")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Evaluation settings.
+
+    - dataroots, version: where the scenes are. scenes: scene names ("" = the checkpoint's
+      held-out scenes found in these dataroots).
+    - checkpoint: the model (None: shipped default).
+    - attempts_per_scene: closed-loop attempts per scene (each runs log, unguided and guided).
+    - collision_type: candidate filter ("any" pools the three types).
+    - policy: the reference ego. seed. episode_steps: closed-loop length after the takeover.
+    - reactive: other vehicles follow the IDM (they brake for the adversary) instead of replaying.
+    - planner: guided sampling settings (collision type and seed set per attempt).
+    - realism, selection: thresholds and candidate filter.
+    """
+
+    dataroots: tuple[str, ...] = ()
+    version: str = "v1.0-mini"
+    scenes: tuple[str, ...] = ()
+    checkpoint: str | None = None
+    attempts_per_scene: int = 12
+    collision_type: str = "any"
+    policy: str = "expert"
+    seed: int = 0
+    episode_steps: int = 80
+    reactive: bool = False
+    planner: PlannerConfig = field(default_factory=PlannerConfig)
+    realism: RealismConfig = field(default_factory=RealismConfig)
+    selection: SelectionConfig = field(default_factory=lambda: SelectionConfig(max_distance_m=45.0))
+
+
+def _rates(outcomes: list) -> dict:
+    n = len(outcomes)
+    if n == 0:
+        return {"attempts": 0}
+    f = lambda key: float(np.mean([getattr(o, key) for o in outcomes]))
+    return {"attempts": n, "critical_rate": f("critical"), "collision_rate": f("contact"),
+            "ttc_below_threshold_rate": float(np.mean([o.min_ttc_s < np.inf and not o.contact and o.critical
+                                                      for o in outcomes])),
+            "offroad_rate": f("off_road"), "nonego_collision_rate": f("nonego_collision"),
+            "nonego_struck_from_behind_rate": f("nonego_struck_from_behind"),
+            "bounded_kinematics_rate": f("bounded"),
+            "median_min_ttc_s": float(np.median([min(o.min_ttc_s, 10.0) for o in outcomes]))}
+
+
+def evaluate_adversary(config: EvalConfig, out_dir: str | Path | None = None, progress: bool = True,
+                       model: AdversaryModel | None = None) -> dict:
+    """Run the evaluation; with out_dir write `adversary_eval.json` and `adversary_eval.md`."""
+    from tqdm.auto import tqdm
+
+    from scenarios.adversary.train import load_dataroots
+    from scenarios.generate import (
+        run_adversary_episode,
+        write_bytes_atomic,
+        write_json_atomic,
+    )
+
+    model = model if model is not None else load_checkpoint(config.checkpoint)
+    if not config.dataroots:
+        raise ConfigError("no dataroot given: pass --dataroot DIR with the held-out scenes")
+    scenes = load_dataroots(config.dataroots, config.version)
+    wanted = set(config.scenes) or set(model.metadata.get("heldout_scenes", []))
+    chosen = [s for s in scenes if s.scene_id in wanted or s.scene_id.split("/", 1)[1] in wanted]
+    if not chosen:
+        raise ConfigError(f"none of the scenes {sorted(wanted)} is in {list(config.dataroots)}: pass --scenes or the "
+                          "dataroots the model held out")
+    t0 = time.perf_counter()
+    outcomes: dict[str, list] = {m: [] for m in MODES}
+    acc: dict[str, list] = {m: [] for m in MODES}
+    jerk: dict[str, list] = {m: [] for m in MODES}
+    log_acc, log_jerk = [], []
+    per_scene = []
+    jobs = []
+    for s in chosen:
+        a, j = log_kinematics(s.scenario)
+        log_acc.append(a)
+        log_jerk.append(j)
+        cands = select_candidates(s.scenario, config.collision_type, config.selection)
+        for k in range(config.attempts_per_scene if cands else 0):
+            jobs.append((s, cands[k % len(cands)], k // len(cands), k))
+        per_scene.append({"scene": s.scene_id, "candidates": len(cands)})
+    bar = tqdm(jobs, desc="evaluating", unit="attempt", disable=not progress)
+    details = []
+    for s, cand, rep, k in bar:
+        sc = s.scenario
+        seed = config.seed * 1000 + k
+        # The log: replay everything, analyse the candidate's logged behaviour.
+        ctx = prepare(sc, EngineConfig(start_step=cand.start_step, max_steps=config.episode_steps))
+        ep_log = run_episode(ctx, make_policy(config.policy))
+        results = {"log": adversary_outcome(sc, ep_log, cand.actor, config.realism)}
+        for mode in MODES[1:]:
+            pcfg = dataclasses.replace(config.planner, collision_type=cand.collision_type, seed=seed,
+                                       guided=(mode != "unguided"), adversarial=(mode == "guided"))
+            if mode == "unguided":
+                pcfg = dataclasses.replace(pcfg, num_samples=1)
+            ep, _ = run_adversary_episode(sc, model, cand, pcfg, config.policy, config.episode_steps, config.reactive)
+            results[mode] = adversary_outcome(sc, ep, cand.actor, config.realism)
+        for mode, o in results.items():
+            outcomes[mode].append(o)
+            acc[mode].append(o.accel)
+            jerk[mode].append(o.jerk)
+        details.append({"scene": s.scene_id, "candidate": cand.to_dict(), "seed": seed,
+                        **{m: results[m].to_dict() for m in MODES}})
+        bar.set_postfix(guided_critical=f"{np.mean([o.critical for o in outcomes['guided']]):.2f}")
+    la, lj = np.concatenate(log_acc), np.concatenate(log_jerk)
+    table = {}
+    for mode in MODES:
+        row = _rates(outcomes[mode])
+        a = np.concatenate(acc[mode]) if acc[mode] else np.zeros(0)
+        j = np.concatenate(jerk[mode]) if jerk[mode] else np.zeros(0)
+        row["w1_accel_vs_log"] = float(wasserstein_distance(a, la)) if len(a) and len(la) else None
+        row["w1_jerk_vs_log"] = float(wasserstein_distance(j, lj)) if len(j) and len(lj) else None
+        row["accel_p05_p50_p95"] = np.percentile(a, [5, 50, 95]).round(3).tolist() if len(a) else None
+        row["jerk_p05_p50_p95"] = np.percentile(j, [5, 50, 95]).round(3).tolist() if len(j) else None
+        table[mode] = row
+    ga, ua = np.concatenate(acc["guided"]), np.concatenate(acc["unguided"])
+    gj, uj = np.concatenate(jerk["guided"]), np.concatenate(jerk["unguided"])
+    report = {
+        "scenes": per_scene, "policy": config.policy, "collision_type": config.collision_type,
+        "checkpoint": str(config.checkpoint or "default"), "planner": dataclasses.asdict(config.planner),
+        "realism": dataclasses.asdict(config.realism), "table": table,
+        "w1_guided_vs_unguided": {"accel": float(wasserstein_distance(ga, ua)), "jerk": float(wasserstein_distance(gj, uj))},
+        "log_reference": {"accel_samples": len(la), "jerk_samples": len(lj),
+                          "accel_p05_p50_p95": np.percentile(la, [5, 50, 95]).round(3).tolist(),
+                          "jerk_p05_p50_p95": np.percentile(lj, [5, 50, 95]).round(3).tolist()},
+        "targets": {"guided_critical_rate": ">= 0.60", "guided_offroad_rate": "<= 0.05",
+                    "guided_nonego_collision_rate": "<= 0.02"},
+        "wall_s": round(time.perf_counter() - t0, 1), "attempts": details,
+    }
+    if out_dir is not None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(out / "adversary_eval.json", report)
+        write_bytes_atomic(out / "adversary_eval.md", markdown_table(report).encode())
+    return report
+
+
+def markdown_table(report: dict) -> str:
+    """The report's table as Markdown."""
+    t = report["table"]
+    fmt = lambda v: "-" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
+    lines = [f"Adversary evaluation on held-out scenes {', '.join(s['scene'] for s in report['scenes'])} "
+             f"(reference ego: {report['policy']}; collision type: {report['collision_type']})", "",
+             "| behaviour | attempts | critical (collision or TTC < 1 s) | collision | off-road | non-ego collision "
+             "| bounded accel/jerk | W1 accel vs log (m/s^2) | W1 jerk vs log (m/s^3) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for mode in MODES:
+        r = t[mode]
+        lines.append(f"| {mode} | {r.get('attempts', 0)} | {fmt(r.get('critical_rate'))} | {fmt(r.get('collision_rate'))} "
+                     f"| {fmt(r.get('offroad_rate'))} | {fmt(r.get('nonego_collision_rate'))} "
+                     f"| {fmt(r.get('bounded_kinematics_rate'))} | {fmt(r.get('w1_accel_vs_log'))} "
+                     f"| {fmt(r.get('w1_jerk_vs_log'))} |")
+    g = report["w1_guided_vs_unguided"]
+    lines += ["", f"W1 guided vs unguided: accel {g['accel']:.3f} m/s^2, jerk {g['jerk']:.3f} m/s^3.",
+              "Targets: guided critical >= 0.60, off-road <= 0.05, non-ego collisions <= 0.02.", ""]
+    return "\n".join(lines)
+
+
+def report_json(report: dict) -> str:
+    return json.dumps(report, indent=1, default=str)
