@@ -40,9 +40,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import re
-import tempfile
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -62,6 +60,7 @@ from scenarios.adversary.realism import Outcome, RealismConfig, adversary_outcom
 from scenarios.adversary.selection import Candidate, SelectionConfig, select_candidates
 from scenarios.scenario_file import SCENARIO_SUFFIX, load_scenario_file, save_scenario
 from sim.engine import EngineConfig, initial_state, prepare, run_episode
+from sim.atomic import write_bytes_atomic
 from sim.errors import ConfigError, ScenarioFileError
 from sim.policies import BUILTIN_POLICIES, make_policy
 from sim.scenario import ActorTracks, Route, Scenario
@@ -170,23 +169,6 @@ def item_id(dataroot: str, scene_name: str, collision_type: str, variant: int) -
 def item_seed(seed: int, dataroot: str, scene_name: str, collision_type: str, variant: int) -> int:
     key = f"{seed}:{Path(dataroot).resolve().name}:{scene_name}:{collision_type}:{variant}"
     return zlib.crc32(key.encode()) & 0x7FFFFFFF
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> Path:
-    """Write via a temporary file in the same folder and rename (never half-written)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; outputs are ordinary shared files
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def write_json_atomic(path: Path, obj) -> Path:

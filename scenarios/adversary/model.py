@@ -166,25 +166,17 @@ class AdversaryModel:
 
 def save_checkpoint(model: AdversaryModel, path) -> object:
     """Write the model atomically (temp file + rename); returns the path."""
-    import os
-    import tempfile
     from pathlib import Path
 
+    from sim.atomic import atomic_path
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
                "model_config": asdict(model.denoiser.config),
                "state_dict": {k: v.detach().clone() for k, v in model.denoiser.state_dict().items()},
                "control_scale": model.control_scale.detach().clone(), "metadata": model.metadata}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        os.chmod(tmp, 0o644)
+    with atomic_path(path) as tmp:
         torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

@@ -19,8 +19,6 @@ deterministic algorithms, so the same data, seed and thread count give the same 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,6 +37,7 @@ from scenarios.adversary.model import (
     num_parameters,
     save_checkpoint,
 )
+from sim.atomic import atomic_path, write_bytes_atomic
 from sim.errors import ConfigError, DatasetError
 from sim.scenario import Scenario
 
@@ -213,7 +212,7 @@ def train_adversary(config: TrainConfig, out_path: str | Path, progress: bool = 
         bundle = AdversaryModel(model, schedule, scale, {k: v for k, v in report.items() if k != "history"})
         save_checkpoint(bundle, out_path)
         report["checkpoint_bytes"] = out_path.stat().st_size
-        _write_text_atomic(out_path.with_suffix(".train.json"), json.dumps(report, indent=1))
+        write_bytes_atomic(out_path.with_suffix(".train.json"), json.dumps(report, indent=1).encode())
         plot_loss_curve(history, out_path.with_suffix(".loss.png"), title=out_path.name)
         return bundle, report
     finally:
@@ -256,28 +255,12 @@ def plot_loss_curve(history: dict, path: Path, title: str = "") -> Path:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
     try:
-        os.chmod(tmp, 0o644)
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png")
     finally:
         plt.close(fig)
-        Path(tmp).unlink(missing_ok=True)
     return path
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o644)
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _jsonable(x):
