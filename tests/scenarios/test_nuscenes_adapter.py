@@ -384,7 +384,7 @@ def test_error_parent_folder_instead_of_dataroot():
         pytest.skip("real logs not found under ../shared/data/nuscenes-real")
     with pytest.raises(DatasetError, match="scene.json") as err:
         NuScenesSource(REAL_DATAROOTS[0].parent, VERSION)
-    assert str(REAL_DATAROOTS[0]) in str(err.value)  # the dataroots below are named
+    assert REAL_DATAROOTS[0].name in str(err.value)  # the dataroots below are named (paths may be resolved)
 
 
 def test_error_unknown_scene_lists_the_available_ones(broken_root):
