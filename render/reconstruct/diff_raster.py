@@ -35,15 +35,12 @@ import math
 import torch
 import torch.nn.functional as F
 
-EPS2D = 0.3
-NEAR_PLANE = 0.01
-FAR_PLANE = 1e10
-ALPHA_THRESHOLD = 1.0 / 255.0
-MAX_ALPHA = 0.999
-TRANSMITTANCE_STOP = 1e-4
-DEFAULT_MAX_PAIRS = 3_000_000
+# One set of gsplat conventions for both rasterizers: the forward passes must agree.
+from render.cpu_rasterizer import (ALPHA_THRESHOLD, EPS2D, FAR_PLANE, MAX_ALPHA, NEAR_PLANE,
+                                   TRANSMITTANCE_STOP)
+from render.gaussians import SH_C0
 
-_SH_C0 = 0.28209479177387814
+DEFAULT_MAX_PAIRS = 3_000_000
 
 
 def quat_to_rotmat(quats_wxyz: torch.Tensor) -> torch.Tensor:
@@ -72,7 +69,7 @@ def sh_to_color(sh: torch.Tensor, dirs: torch.Tensor, degree: int) -> torch.Tens
     """
     d = F.normalize(dirs, dim=-1)
     x, y, z = d.unbind(-1)
-    out = _SH_C0 * sh[:, 0]
+    out = SH_C0 * sh[:, 0]
     if degree >= 1:
         out = out + (-0.48860251190292 * y)[:, None] * sh[:, 1] + (0.48860251190292 * z)[:, None] * sh[:, 2] \
             + (-0.48860251190292 * x)[:, None] * sh[:, 3]
