@@ -253,3 +253,26 @@ def project_point_kernel(ref_xy, ref_s, x, y):
     if best_d2 == 1e300:
         return ref_s[0], 0.0, math.nan
     return best_s, best_lat, best_heading
+
+
+@njit(cache=True)
+def path_curvature_kernel(arc_m, yaw_rad, min_arc_m):
+    """(n,) curvature (1/m) of a path sampled at arclengths arc_m (n,) with unwrapped headings
+    yaw_rad (n,): the heading change over a window grown symmetrically around each sample until
+    it spans min_arc_m of path. Heading noise over the millimetres a slow or standing vehicle
+    moves per sample would otherwise read as sharp turns; where the whole path is shorter than
+    half of min_arc_m it has no curvature (0)."""
+    n = arc_m.shape[0]
+    out = np.zeros(n)
+    for i in range(n):
+        lo = i
+        hi = i
+        while arc_m[hi] - arc_m[lo] < min_arc_m and (lo > 0 or hi < n - 1):
+            if lo > 0:
+                lo -= 1
+            if hi < n - 1:
+                hi += 1
+        ds = arc_m[hi] - arc_m[lo]
+        if ds > 0.5 * min_arc_m:
+            out[i] = (yaw_rad[hi] - yaw_rad[lo]) / ds
+    return out

@@ -2,10 +2,18 @@
 law for speed, in the style of nuPlan's and NAVSIM's LQR tracker.
 
 A planned trajectory (ego-frame poses with times) becomes a `Reference` in the global frame:
-poses densified to the engine's step, arclength, speed and curvature along it. The lateral LQR
-works on the path-error model (lateral error e_y, heading error e_psi, input curvature offset)
-discretised at the engine step; its infinite-horizon gains are solved once per speed on a grid
-and interpolated, so a step costs a few microseconds inside the compiled kernel.
+poses densified to the engine's step, arclength, speed and curvature along it. Like nuPlan's
+tracker, the speed profile is fitted to the poses by regularised least squares
+(`rate_fit_matrix`) and the curvature is measured over metres of path
+(`sim.geometry.path_curvature_kernel`), so pose noise is not tracked as acceleration or steering.
+The lateral LQR works on the path-error model (lateral error e_y, heading error e_psi against
+the plan's headings, input curvature offset) discretised at the engine step; its
+infinite-horizon gains are solved once per speed on a grid and interpolated, so a step costs a
+few microseconds inside the compiled kernel. Feedforwards are previewed by the actuator lags.
+
+The tracker also turns every EPDMS proposal into states, and EPDMS's extended comfort compares
+rollouts of consecutive plans: the gains are chosen so that two rollouts of the same logged
+human, started 0.5 s apart, agree (see README, "Driving scores").
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ from numba import njit
 
 from sim.dynamics import SPEED, X, Y, bicycle_step_kernel, params_vector
 from sim.errors import ActionError
-from sim.geometry import project_point_kernel
+from sim.geometry import path_curvature_kernel, project_point_kernel
 from sim.scenario import DT_S, EgoParams
 from sim.state import EgoState, TrajectoryAction
 
@@ -31,7 +39,8 @@ class TrackerParams:
 
     - lateral_q_error_m: weight of lateral error^2 in the LQR cost.
     - lateral_q_heading_rad: weight of heading error^2.
-    - lateral_r_curvature: weight of curvature-offset^2 (1/m)^2; larger is smoother.
+    - lateral_r_curvature: weight of curvature-offset^2 (1/m)^2; larger is smoother (50: the
+      unmodelled steering lag no longer makes the feedback ring, 20 did on the AV2 logs).
     - speed_gain_per_s: feedback gain on speed error (m/s^2 per m/s).
     - position_gain_per_s2: feedback gain on along-track position error (m/s^2 per m).
     - min_schedule_speed_mps: LQR gains below this speed use this speed (the model degenerates at 0).
@@ -39,7 +48,7 @@ class TrackerParams:
 
     lateral_q_error_m: float = 1.0
     lateral_q_heading_rad: float = 2.0
-    lateral_r_curvature: float = 20.0
+    lateral_r_curvature: float = 50.0
     speed_gain_per_s: float = 2.0
     position_gain_per_s2: float = 1.5
     min_schedule_speed_mps: float = 1.0
@@ -49,6 +58,7 @@ class TrackerParams:
 
 
 GAIN_SPEEDS_MPS = np.linspace(0.0, 40.0, 81)
+CURVATURE_MIN_ARC_M = 2.0  # path length a reference's curvature is measured over (path_curvature_kernel)
 
 
 @lru_cache(maxsize=16)
@@ -121,10 +131,10 @@ def _trajectory_problem(xy, yaw, t):
 def reference_from_trajectory(action: TrajectoryAction, ego: EgoState, dt_s: float = DT_S) -> Reference:
     """The global-frame reference of a trajectory planned from `ego`, starting at the ego pose."""
     validate_trajectory(action)
-    return Reference(*_reference_kernel(np.asarray(action.t_offset_s, dtype=np.float64),
-                                        np.asarray(action.xy_in_ego, dtype=np.float64),
-                                        np.asarray(action.yaw_in_ego_rad, dtype=np.float64),
-                                        ego.x_m, ego.y_m, ego.yaw_rad, dt_s))
+    return _with_fitted_speed(*_reference_kernel(np.asarray(action.t_offset_s, dtype=np.float64),
+                                                 np.asarray(action.xy_in_ego, dtype=np.float64),
+                                                 np.asarray(action.yaw_in_ego_rad, dtype=np.float64),
+                                                 ego.x_m, ego.y_m, ego.yaw_rad, dt_s), dt_s)
 
 
 def reference_from_global_poses(xy: np.ndarray, yaw_rad: np.ndarray, dt_s: float = DT_S) -> Reference:
@@ -135,13 +145,63 @@ def reference_from_global_poses(xy: np.ndarray, yaw_rad: np.ndarray, dt_s: float
     rel = xy[1:] - xy[0]
     c, s = np.cos(yaw[0]), np.sin(yaw[0])
     local = np.stack([c * rel[:, 0] + s * rel[:, 1], -s * rel[:, 0] + c * rel[:, 1]], -1)
-    return Reference(*_reference_kernel(t, local, yaw[1:] - yaw[0], xy[0, 0], xy[0, 1], yaw[0], dt_s))
+    return _with_fitted_speed(*_reference_kernel(t, local, yaw[1:] - yaw[0], xy[0, 0], xy[0, 1], yaw[0], dt_s),
+                              dt_s)
+
+
+SPEED_PROFILE_JERK_PENALTY = 1e-4  # (m / (m/s^2))^2: see rate_fit_matrix
+
+
+@lru_cache(maxsize=64)
+def rate_fit_matrix(m: int, dt_s: float, penalty: float) -> np.ndarray:
+    """(m, m-1) matrix F: F @ diff(q) is the rate of a signal q sampled at m points dt_s apart,
+    fitted by regularised least squares, as nuPlan's LQR tracker fits its reference profiles.
+
+    The model: the rate changes at a constant slope d_j within each interval, so the increment
+    over interval j is dt * rate_j + dt^2 / 2 * d_j; the squared increment residuals plus
+    penalty * sum (d_{j+1} - d_j)^2 are minimised over the initial rate and the slopes. For
+    distance along a path with penalty 1e-4, a jump of 1 m/s^2 in acceleration costs as much as
+    a 1 cm misfit: centimetre pose noise no longer turns into m/s^2 of acceleration, while real
+    speed changes are kept."""
+    n_int = m - 1
+    a = np.zeros((n_int, m))  # unknowns: [rate_0, d_0 .. d_{m-2}]
+    rate_of = np.zeros((m, m))  # rate at each sample from the unknowns
+    rate_of[:, 0] = 1.0
+    for j in range(m):
+        rate_of[j, 1:1 + j] = dt_s
+    for j in range(n_int):
+        a[j] = dt_s * rate_of[j]
+        a[j, 1 + j] += 0.5 * dt_s * dt_s
+    reg = np.zeros((max(n_int - 1, 0), m))
+    for j in range(n_int - 1):
+        reg[j, 1 + j], reg[j, 2 + j] = -math.sqrt(penalty), math.sqrt(penalty)
+    solve = np.linalg.pinv(np.vstack([a, reg]))[:, :n_int]
+    fit = rate_of @ solve
+    fit.setflags(write=False)
+    return fit
+
+
+def _with_fitted_speed(t, xy, yaw, arc, speed, curv, first_knot: int, dt_s: float) -> Reference:
+    """The reference with its speed from the plan's poses by `rate_fit_matrix` (the raw
+    central differences are kept where the plan has fewer than 3 dense points). Before the first
+    knot the speed follows the fitted trend back to t = 0, so a braking plan asks for the speed
+    the ego should have now, not the lower speed of the plan's first segment."""
+    m = len(t) - first_knot
+    if m >= 3:
+        fitted = rate_fit_matrix(m, float(dt_s), SPEED_PROFILE_JERK_PENALTY) @ np.diff(arc[first_knot:])
+        slope = (fitted[1] - fitted[0]) / dt_s
+        speed = np.empty_like(speed)
+        speed[first_knot:] = fitted
+        speed[:first_knot] = fitted[0] + slope * (t[:first_knot] - t[first_knot])
+        np.maximum(speed, 0.0, out=speed)
+    return Reference(t, xy, yaw, arc, speed, curv)
 
 
 @njit(cache=True)
 def _reference_kernel(t_knots, xy_local, yaw_local, ox, oy, oyaw, dt_s):
     """Densify ego-frame knots to the step grid, move them to global, and derive arclength,
-    speed and curvature.
+    speed (central differences; `_with_fitted_speed` replaces them) and curvature. Also returns
+    the index of the first dense point at or after the first knot.
 
     The path is the plan itself, extended backward along its first segment to before t = 0 at
     the first segment's speed; it does not start at the ego. So an ego that is ahead of its plan
@@ -191,26 +251,17 @@ def _reference_kernel(t_knots, xy_local, yaw_local, ox, oy, oyaw, dt_s):
     for i in range(1, n):
         arc[i] = arc[i - 1] + math.hypot(xy[i, 0] - xy[i - 1, 0], xy[i, 1] - xy[i - 1, 1])
     speed = np.zeros(n)
-    curv = np.zeros(n)
     for i in range(n):
         lo = max(i - 1, 0)
         hi = min(i + 1, n - 1)
         if hi > lo:
-            ds = arc[hi] - arc[lo]
-            speed[i] = max(ds / (t[hi] - t[lo]), 0.0)
-            # Curvature only where the path moves; a standing reference has none.
-            curv[i] = (yaw[hi] - yaw[lo]) / ds if ds > 1e-3 * (hi - lo) else 0.0
+            speed[i] = max((arc[hi] - arc[lo]) / (t[hi] - t[lo]), 0.0)
+    curv = path_curvature_kernel(arc, yaw, CURVATURE_MIN_ARC_M)
+    i1 = 0
     if k > 1:
-        # Before the first knot the path is an extension at constant speed; the speed itself
-        # follows the plan's trend back to t = 0, so a braking plan asks for the speed the ego
-        # should have now, not the lower speed of the plan's first segment.
-        i1 = 0
-        while i1 < n - 2 and t[i1] < kt[1] - 1e-9:
+        while i1 < n - 1 and t[i1] < kt[1] - 1e-9:
             i1 += 1
-        slope = (speed[i1 + 1] - speed[i1]) / (t[i1 + 1] - t[i1])
-        for i in range(i1):
-            speed[i] = max(speed[i1] + slope * (t[i] - t[i1]), 0.0)
-    return t, xy, yaw, arc, speed, curv
+    return t, xy, yaw, arc, speed, curv, i1
 
 
 @njit(cache=True)
@@ -242,12 +293,11 @@ def track_step_kernel(state, t_now_s, ref_t, ref_xy, ref_yaw, ref_s, ref_speed, 
     speed = state[SPEED]
     t_end = ref_t[ref_t.shape[0] - 1]
 
-    # Longitudinal: feedforward of the reference acceleration one step plus the actuator lag
-    # ahead (so it acts when the reference wants it), feedback on the speed and position errors
-    # now. Differences are taken away from the plan's first segment, which carries whatever
-    # mismatch the ego has with the plan.
+    # Longitudinal: feedforward of the reference acceleration the actuator lag ahead (a lag
+    # delays a ramp by its time constant, and the bicycle integrates speed with the lagged
+    # acceleration at the end of each step), feedback on the speed and position errors now.
     s_ego, e_y, path_heading = project_point_kernel(ref_xy, ref_s, state[X], state[Y])
-    t_a = t_now_s + dt_s + tau_a
+    t_a = t_now_s + tau_a
     v_next = _interp(t_a + dt_s, ref_t, ref_speed) if t_a + dt_s <= t_end else 0.0
     v_prev = _interp(t_a - dt_s, ref_t, ref_speed) if t_a - dt_s <= t_end else 0.0
     accel_ff = (v_next - v_prev) / (2.0 * dt_s)
@@ -257,14 +307,16 @@ def track_step_kernel(state, t_now_s, ref_t, ref_xy, ref_yaw, ref_s, ref_speed, 
     if t_now_s >= t_end and speed < 0.3:
         accel_cmd = -1.0  # hold the stop at the end of the plan
 
-    # Lateral: curvature feedforward previewed by the steering lag, LQR feedback on errors.
+    # Lateral: curvature feedforward previewed by the steering lag, LQR feedback on errors. The
+    # heading error is taken against the plan's heading where the ego projects: the direction of
+    # the dense segments is noise where the plan stands or creeps (millimetre segments).
     if math.isnan(path_heading):
         return accel_cmd, state[5]
-    e_psi = (state[2] - path_heading + math.pi) % (2.0 * math.pi) - math.pi
+    e_psi = (state[2] - _interp(s_ego, ref_s, ref_yaw) + math.pi) % (2.0 * math.pi) - math.pi
     v_sched = min(max(speed, gain_speeds[0]), gain_speeds[gain_speeds.shape[0] - 1])
     k_y = _interp(v_sched, gain_speeds, gains[:, 0])
     k_psi = _interp(v_sched, gain_speeds, gains[:, 1])
-    kappa_ref = _interp(s_ego + speed * (tau_s + 0.5 * dt_s), ref_s, ref_curv)
+    kappa_ref = _interp(s_ego + speed * tau_s, ref_s, ref_curv)
     kappa = kappa_ref - (k_y * e_y + k_psi * e_psi)
     steer_cmd = math.atan(wheelbase * kappa)
     return accel_cmd, steer_cmd

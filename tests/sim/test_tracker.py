@@ -72,3 +72,51 @@ def test_unusable_trajectories_raise_action_error(xy, yaw, t, message):
     ego = EgoState(0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0)
     with pytest.raises(ActionError, match=message):
         reference_from_trajectory(TrajectoryAction(xy, yaw, t), ego)
+
+
+def test_the_speed_profile_is_fitted_through_pose_noise():
+    """Centimetre pose noise would be m/s^2 of acceleration noise in differenced speeds; the
+    regularised fit keeps the real profile (constant acceleration here)."""
+    t = np.arange(0.0, 4.0 + 1e-9, 0.1)
+    s = 5.0 * t + 0.5 * 1.0 * t ** 2
+    noisy = s + np.random.default_rng(0).normal(0.0, 0.01, len(s))
+    ref = reference_from_global_poses(np.stack([noisy, np.zeros_like(s)], -1), np.zeros_like(s))
+    now = int(np.argmin(np.abs(ref.t_s)))
+    accel = np.diff(ref.speed_mps[now:]) / 0.1
+    inner = slice(now, len(ref.speed_mps) - 3)  # the fit is least constrained at the plan's end
+    assert np.max(np.abs(ref.speed_mps[inner] - (5.0 + ref.t_s[inner]))) < 0.15
+    raw_speed = (noisy[2:] - noisy[:-2]) / 0.2  # central differences, as before the fit
+    raw_accel = np.diff(raw_speed) / 0.1
+    rms = lambda a: float(np.sqrt(np.mean((a - 1.0) ** 2)))  # noqa: E731
+    assert rms(accel[:-3]) < 0.3 and rms(raw_accel) > 3.0 * rms(accel[:-3])
+
+
+def test_rate_fit_is_exact_for_constant_acceleration():
+    from sim.tracker import rate_fit_matrix
+
+    t = np.arange(30) * 0.1
+    q = 2.0 * t + 0.5 * 3.0 * t ** 2
+    assert rate_fit_matrix(30, 0.1, 1e-4) @ np.diff(q) == pytest.approx(2.0 + 3.0 * t, abs=1e-9)
+
+
+def test_a_plan_that_waits_on_jittery_poses_then_drives_straight_does_not_steer():
+    """Millimetre jitter of a waiting plan gives segment directions that are pure noise; the
+    heading error is taken against the plan's headings, so the wheels stay straight."""
+    t = np.arange(41) * 0.1
+    x = 0.5 * 1.5 * np.clip(t - 1.0, 0.0, None) ** 2
+    xy = np.stack([x, np.zeros(41)], -1) + np.random.default_rng(3).normal(0.0, 0.001, (41, 2))
+    ref = reference_from_global_poses(xy, np.zeros(41))
+    states = rollout(ref, np.array([xy[0, 0], xy[0, 1], 0.0, 0.0, 0.0, 0.0]), 40, EgoParams(), TrackerParams())
+    assert np.max(np.abs(states[:, 5])) < 0.01 and np.max(np.abs(states[:, 1])) < 0.02
+    assert states[-1, 0] == pytest.approx(x[-1], abs=0.3)
+
+
+def test_curvature_is_measured_over_metres_of_path():
+    from sim.geometry import path_curvature_kernel
+
+    xy, yaw = circle(20.0, 0.5, 8.0)  # 0.05 m per pose
+    arc = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(xy, axis=0).T))])
+    noisy = yaw + np.random.default_rng(2).normal(0.0, 0.002, len(yaw))
+    curv = path_curvature_kernel(arc, noisy, 2.0)
+    assert np.max(np.abs(curv[10:-10] - 1 / 20.0)) < 0.005
+    assert np.all(path_curvature_kernel(np.zeros(5), np.arange(5.0), 2.0) == 0.0)  # standing: none
