@@ -8,14 +8,19 @@ Both follow NAVSIM's `navsim/planning/simulation/planner/pdm_planner/scoring/pdm
   strictly inside bounds (nuPlan's comfort thresholds): longitudinal acceleration in
   (-4.05, 2.40) m/s^2, |lateral acceleration| < 4.89 m/s^2, |jerk| < 8.37 m/s^3, |longitudinal
   jerk| < 4.13 m/s^3, |yaw acceleration| < 1.93 rad/s^2, |yaw rate| < 0.95 rad/s. Signals are
-  Savitzky-Golay smoothed or differentiated with NAVSIM's windows and orders (acceleration:
-  window 8, order 2; jerk: derivative of the smoothed acceleration, window 15, order 2; yaw rate:
-  derivative of the unwrapped heading, window 5, order 2; yaw acceleration: second derivative,
-  window 5, order 3; windows shrink to the series length).
+  Savitzky-Golay smoothed or differentiated with the windows and orders NAVSIM's `_compute_*`
+  functions end up using: accelerations are smoothed over the whole series (they pass
+  window_length=n_time), order 2; jerks are the derivative over the whole series (order 2) of
+  the acceleration smoothed with window 8 (order 2; `_extract_ego_jerk` does not pass its window
+  on to the smoothing); yaw rate and yaw acceleration are the first (order 2) and second
+  (order 3) derivatives of the unwrapped heading with window 5 (`_extract_ego_yaw_rate` does not
+  pass its window on to the differentiation).
 - EC: two proposals 0.5 s apart are compared on their overlap (the current one's first states
   against the previous one's states 0.5 s later): the RMS difference of acceleration magnitude
   (<= 0.7 m/s^2), jerk magnitude (<= 0.5 m/s^3), yaw rate (<= 0.1 rad/s) and yaw acceleration
-  (<= 0.1 rad/s^2, here NAVSIM's feature extraction uses order 2).
+  (<= 0.1 rad/s^2), with NAVSIM's `extract_features` windows: acceleration smoothed with window
+  8, jerk its derivative with window 15, yaw rate and yaw acceleration with window 5 (both
+  order 2).
 
 Kinematics. The states are the rear axle's (the engine's state vector). Acceleration at the box
 centre is the rigid-body shift of the rear axle's body-frame acceleration (dv/dt, v * yaw_rate):
@@ -52,9 +57,11 @@ class ComfortConfig:
     - max_abs_yaw_accel_radps2, max_abs_yaw_rate_radps: from the unwrapped heading.
     - history_s: how much of the logged past precedes the simulated states (NAVSIM: 1.5 s).
 
-    Savitzky-Golay settings (NAVSIM's defaults):
-    - accel_window, accel_order: smoothing of accelerations.
-    - jerk_window, jerk_order: derivative of the smoothed acceleration.
+    Savitzky-Golay settings (NAVSIM's, see the module docstring):
+    - accel_window, accel_order: smoothing of accelerations before a jerk is taken, and EC's
+      acceleration; HC's accelerations use the whole series with accel_order.
+    - jerk_window, jerk_order: EC's derivative of the smoothed acceleration; HC's jerks use the
+      whole series with jerk_order.
     - yaw_window: window of the heading derivatives; yaw_rate_order (1st derivative) and
       yaw_accel_order (2nd derivative) for HC; ec_yaw_accel_order for EC's yaw acceleration.
     - decimals: NAVSIM rounds the filtered signals to this many decimals.
@@ -148,20 +155,21 @@ def comfort_signals(kin: Kinematics, dt_s: float, rear_axle_to_center_m: float,
                     config: ComfortConfig = ComfortConfig()) -> dict[str, np.ndarray]:
     """The six filtered history-comfort signals, each (n,), keyed by HC_NAMES."""
     c = config
+    n = len(kin)
     w = kin.yaw_rate_radps
     yaw_accel_raw = np.gradient(w, dt_s) if len(w) > 1 else np.zeros_like(w)
     d = rear_axle_to_center_m
     lon_center = kin.accel_mps2 - w * w * d
     lat_center = kin.speed_mps * w + yaw_accel_raw * d
     magnitude = np.hypot(kin.accel_mps2, kin.speed_mps * w)
-    lon = _filter(lon_center, c.accel_window, c.accel_order, 0, dt_s, c.decimals)
-    mag = _filter(magnitude, c.accel_window, c.accel_order, 0, dt_s, c.decimals)
+    lon_smooth = _filter(lon_center, c.accel_window, c.accel_order, 0, dt_s, c.decimals)
+    mag_smooth = _filter(magnitude, c.accel_window, c.accel_order, 0, dt_s, c.decimals)
     yaw = _unwrap(kin.yaw_rad)
     return {
-        "lon_accel": lon,
-        "lat_accel": _filter(lat_center, c.accel_window, c.accel_order, 0, dt_s, c.decimals),
-        "jerk": _filter(mag, c.jerk_window, c.jerk_order, 1, dt_s, c.decimals),
-        "lon_jerk": _filter(lon, c.jerk_window, c.jerk_order, 1, dt_s, c.decimals),
+        "lon_accel": _filter(lon_center, n, c.accel_order, 0, dt_s, c.decimals),
+        "lat_accel": _filter(lat_center, n, c.accel_order, 0, dt_s, c.decimals),
+        "jerk": _filter(mag_smooth, n, c.jerk_order, 1, dt_s, c.decimals),
+        "lon_jerk": _filter(lon_smooth, n, c.jerk_order, 1, dt_s, c.decimals),
         "yaw_accel": _filter(yaw, c.yaw_window, c.yaw_accel_order, 2, dt_s, c.decimals),
         "yaw_rate": _filter(yaw, c.yaw_window, c.yaw_rate_order, 1, dt_s, c.decimals),
     }

@@ -23,14 +23,17 @@ of those steps (non-reactive). Then, over the 41 states:
 - DAC, drivable area compliance, {0, 1}: 0 when any footprint corner leaves the drivable area.
 - DDC, driving direction compliance, {0, 0.5, 1}: the box centre's travel while it is in no lane
   of the route's direction, summed over every 1 s window; max < 2 m -> 1, < 6 m -> 0.5, else 0.
-- TLC, traffic light compliance, {0, 1}: always 1 here. Our maps (nuScenes map expansion, AV2
-  logs) carry no traffic-light states, so no red light can be run.
+- TLC, traffic light compliance, {0, 1}: 0 when the front bumper crosses a stop line while it is
+  red. Our maps (nuScenes map expansion, AV2 logs) carry no traffic-light states, so the lines
+  are inferred from where the logged ego waited at a junction entry with nothing ahead of it
+  (`sim.scoring.stop_controls`), as nuPlan infers its light states from the logged traffic.
 - EP, ego progress, [0, 1]: progress of the box centre along the route centerline, times the
   proposal's multiplier product, divided by the larger of that and the same value of the
-  reference: the proposal PDM-Closed would pick among IDM proposals at 5 target speeds and 3
-  lateral offsets (`sim.scoring.reference_planner`, scored like any proposal; it picks the best
-  NAVSIM v1 PDM score, so only proposals that pass the multipliers count). EP is 1 when the
-  larger value is at most 5 m.
+  reference: the proposal PDM-Closed picks among IDM proposals at 5 target speeds and 3 lateral
+  offsets (`sim.scoring.reference_planner`) by the NAVSIM v1 PDM score on its own constant-
+  velocity forecast of the actors, stopping before the stop lines red at the frame; that choice
+  is then scored against the logged actors like any proposal. EP is 1 when the larger value is
+  at most 5 m.
 - TTC, time to collision within bound, {0, 1}: at each state t = 0 .. 3.1 s the ego box is moved
   on at its current velocity for 0, 0.3, 0.6 and 0.9 s and tested against the actors at those
   future steps; a hit is the ego's (0) when the actor is ahead (< 30 deg off the heading), or the
@@ -81,13 +84,16 @@ from scipy.signal import savgol_filter
 from sim.checks import CollisionType, _obb_overlap
 from sim.engine import PLAN_HORIZON_STEPS, SimContext, observe, route_arclength
 from sim.errors import ActionError, ConfigError
-from sim.geometry import global_to_local_xy, polyline_arclength, project_point_kernel, wrap_angle
+from sim.geometry import (global_to_local_xy, path_curvature_kernel, polyline_arclength, project_point_kernel,
+                          wrap_angle)
 from sim.scenario import DT_S, ActorKind
 from sim.scoring.comfort import (ComfortConfig, ComfortResult, Kinematics, concat_kinematics, extended_comfort,
                                  history_comfort, kinematics_from_states)
 from sim.scoring.reference_planner import ReferencePlannerConfig, reference_proposals
+from sim.scoring.stop_controls import (NO_STOP_CONTROLS, StopControlConfig, StopControls, infer_stop_controls,
+                                       red_light_crossing)
 from sim.state import ControlAction, EgoState, TrajectoryAction, WorldState
-from sim.tracker import TrackerParams, reference_from_trajectory, rollout
+from sim.tracker import CURVATURE_MIN_ARC_M, TrackerParams, reference_from_trajectory, rollout
 
 METRIC_NAMES = ("nc", "dac", "ddc", "tlc", "ep", "ttc", "lk", "hc", "ec")
 MULTIPLIER_NAMES = ("nc", "dac", "ddc", "tlc")
@@ -128,6 +134,7 @@ class EPDMSConfig:
     Others:
     - comfort: HC and EC constants; reference: the reference planner; tracker: the tracker
       that turns proposals into states (the engine's defaults).
+    - stop_controls: how stop lines are inferred from the logged ego (TLC and the reference).
     - human_penalty_filter: apply NAVSIM's human filter where the ego is at the logged state.
     - human_pose_interval_s: the logged human's trajectory (the "expert" proposal and the human
       filter's) is taken at this spacing and linearly interpolated to the 0.1 s grid. NAVSIM
@@ -161,6 +168,7 @@ class EPDMSConfig:
     comfort: ComfortConfig = ComfortConfig()
     reference: ReferencePlannerConfig = ReferencePlannerConfig()
     tracker: TrackerParams = TrackerParams()
+    stop_controls: StopControlConfig = StopControlConfig()
     human_penalty_filter: bool = True
     human_pose_interval_s: float = 0.1
 
@@ -206,6 +214,7 @@ class ScoringData:
     actor_category (N,).
     Logged ego: log_states (T, 6) engine state vectors (acceleration and steering estimated from
     the log), log_yaw_rate (T,), log_valid (T,), log_route_s (T,) rear axle on our route.
+    route_connector_s_m: (C, 2) arclength [start, end] of the route's lane connectors.
     frame_cache: per-frame reference and human-filter results at the logged state, memoised by
     (step, config) (a deterministic function of the scenario, so a cache, not state).
     """
@@ -243,6 +252,7 @@ class ScoringData:
     log_yaw_rate: np.ndarray
     log_valid: np.ndarray
     log_route_s: np.ndarray
+    route_connector_s_m: np.ndarray
     frame_cache: dict = field(default_factory=dict, repr=False)
 
 
@@ -294,6 +304,11 @@ def _build_scoring_data(context: SimContext) -> ScoringData:
     kind = np.asarray(tracks.kind)
     log_states, log_yaw_rate = _log_states(sc)
     valid = np.asarray(sc.ego.valid, bool)
+    connectors = []
+    for lane in np.asarray(sc.route.lane_indices, np.int64):
+        if lanes.is_connector[lane] and np.any(seg.lane == lane):
+            s_lane = project_track(route_xy, route_s, seg.start_xy[seg.lane == lane], 0.0, 1e9, 1e9)[0]
+            connectors.append((float(s_lane.min()), float(s_lane.max())))
     log_route_s = np.zeros(sc.num_steps)
     steps = np.flatnonzero(valid)
     if len(steps):
@@ -317,7 +332,25 @@ def _build_scoring_data(context: SimContext) -> ScoringData:
         actor_half_length=0.5 * tracks.size_wlh_m[:, 1].astype(np.float64),
         actor_half_width=0.5 * tracks.size_wlh_m[:, 0].astype(np.float64),
         actor_is_agent=kind != ActorKind.STATIC, actor_category=np.asarray(tracks.category),
-        log_states=log_states, log_yaw_rate=log_yaw_rate, log_valid=valid, log_route_s=log_route_s)
+        log_states=log_states, log_yaw_rate=log_yaw_rate, log_valid=valid, log_route_s=log_route_s,
+        route_connector_s_m=np.array(connectors, np.float64).reshape(-1, 2))
+
+
+def stop_controls(data: ScoringData, config: EPDMSConfig = EPDMSConfig()) -> StopControls:
+    """The stop lines inferred from the scenario's logged ego (memoised per config)."""
+    key = ("stop_controls", config.stop_controls)
+    cached = data.frame_cache.get(key)
+    if cached is None:
+        st = data.log_states
+        d = data.rear_axle_to_center_m
+        center = st[:, :2] + d * np.stack([np.cos(st[:, 2]), np.sin(st[:, 2])], -1)
+        front_s = data.log_route_s + d + data.half_length_m
+        cached = infer_stop_controls(st[:, 3], data.log_valid, front_s, center, st[:, 2], data.half_length_m,
+                                     data.half_width_m, data.actor_xy, data.actor_valid, data.actor_half_length,
+                                     data.actor_half_width, data.route_connector_s_m, config.dt_s,
+                                     config.stop_controls)
+        data.frame_cache[key] = cached
+    return cached
 
 
 def _log_states(sc) -> tuple[np.ndarray, np.ndarray]:
@@ -328,7 +361,10 @@ def _log_states(sc) -> tuple[np.ndarray, np.ndarray]:
     estimator's counterpart of the filtered vehicle states NAVSIM's logs carry: plain finite
     differences of 10 Hz poses turn centimetre pose noise into m/s^2 of acceleration noise.
     Speed is taken along the heading (reversing clamped to 0, as the engine does); steering is
-    the bicycle angle that gives the yaw rate (speed floored at 1 m/s, angle clipped)."""
+    the bicycle angle of the path's curvature where the ego stands (the tracker's measure,
+    `path_curvature_kernel`, over CURVATURE_MIN_ARC_M of logged path), so a car that waits with
+    its wheels turned at a junction starts with them turned (yaw rate / speed is undefined
+    there)."""
     p = sc.ego_params
     t = sc.num_steps
     yaw = np.unwrap(sc.ego.yaw_rad)
@@ -345,7 +381,9 @@ def _log_states(sc) -> tuple[np.ndarray, np.ndarray]:
     c, s = np.cos(sc.ego.yaw_rad), np.sin(sc.ego.yaw_rad)
     v = np.maximum(vel[:, 0] * c + vel[:, 1] * s, 0.0)
     accel = np.clip(acc[:, 0] * c + acc[:, 1] * s, -p.max_decel_mps2, p.max_accel_mps2)
-    steer = np.clip(np.arctan(p.wheelbase_m * yaw_rate / np.maximum(v, 1.0)), -p.max_steer_rad, p.max_steer_rad)
+    arc = polyline_arclength(xy)
+    steer = np.clip(np.arctan(p.wheelbase_m * path_curvature_kernel(arc, yaw, CURVATURE_MIN_ARC_M)),
+                    -p.max_steer_rad, p.max_steer_rad)
     states = np.stack([xy[:, 0], xy[:, 1], sc.ego.yaw_rad, v, accel, steer], -1)
     return np.ascontiguousarray(states), yaw_rate
 
@@ -631,8 +669,9 @@ class WindowMetrics:
     - lk, lk_step (where the 2 s run completed), lane_deviation_max_m (outside intersections).
     - hc: ComfortResult (ok when not computed); hc_offset: number of history samples before the
       window's first state (hc.first_index - hc_offset is the window index).
+    - tlc, tlc_step: the first state beyond a red stop line.
     - progress_m: route progress of the box centre; route_s_m: (n,) its arclength.
-    - multiplier: nc * dac * ddc * tlc; tlc is always 1 (no signal states in our maps).
+    - multiplier: nc * dac * ddc * tlc.
     """
 
     nc: float
@@ -656,6 +695,7 @@ class WindowMetrics:
     progress_m: float
     route_s_m: np.ndarray
     tlc: float = 1.0
+    tlc_step: int = -1
 
     @property
     def multiplier(self) -> float:
@@ -681,11 +721,13 @@ def ego_points(states: np.ndarray, data: ScoringData) -> np.ndarray:
 def evaluate_window(data: ScoringData, states: np.ndarray, act_xy: np.ndarray, act_yaw: np.ndarray,
                     act_speed: np.ndarray, act_valid: np.ndarray, route_s_hint_m: float,
                     config: EPDMSConfig = EPDMSConfig(), history: Kinematics | None = None,
-                    full: bool = True, with_history_comfort: bool = True) -> WindowMetrics:
+                    full: bool = True, with_history_comfort: bool = True,
+                    stops: StopControls = NO_STOP_CONTROLS, step_index: int = 0) -> WindowMetrics:
     """The sub-metrics of n >= 2 ego states (n, 6) against actors at the same steps (time-major:
     xy (n, N, 2), yaw / speed / valid (n, N)). `route_s_hint_m` is roughly the route arclength of
     the first state (ours, see ScoringData). `full=False` computes only the multipliers and
-    progress (what the reference planner needs)."""
+    progress (what the reference planner needs). TLC checks `stops` with the first state at the
+    log's step_index."""
     n = len(states)
     pts = ego_points(states, data)
     cx, cy = pts[:, 4, 0].copy(), pts[:, 4, 1].copy()
@@ -716,6 +758,7 @@ def evaluate_window(data: ScoringData, states: np.ndarray, act_xy: np.ndarray, a
     off_step = int(np.argmax(off_road)) if off_road.any() else -1
     ddc, oncoming_m, oncoming_step = driving_direction_compliance(cx, cy, ~route_ok, config)
     progress = float(max(route_s[-1] - route_s[0], 0.0))
+    tlc_step = red_light_crossing(route_s + data.half_length_m, stops, step_index)
     ttc, ttc_step, ttc_actor, ttc_off = 1.0, -1, -1, -1
     lk, lk_step, dev_max = 1.0, -1, 0.0
     hc = ComfortResult(True, (), -1, ("", 0.0))
@@ -737,7 +780,8 @@ def evaluate_window(data: ScoringData, states: np.ndarray, act_xy: np.ndarray, a
                          off_road_step=off_step, ddc=ddc, oncoming_m=oncoming_m, oncoming_step=oncoming_step,
                          ttc=float(ttc), ttc_step=int(ttc_step), ttc_actor=int(ttc_actor),
                          ttc_offset_steps=int(ttc_off), lk=lk, lk_step=lk_step, lane_deviation_max_m=dev_max, hc=hc,
-                         hc_offset=hc_offset, progress_m=progress, route_s_m=route_s)
+                         hc_offset=hc_offset, progress_m=progress, route_s_m=route_s,
+                         tlc=0.0 if tlc_step >= 0 else 1.0, tlc_step=tlc_step)
 
 
 def driving_direction_compliance(cx: np.ndarray, cy: np.ndarray, oncoming: np.ndarray,
@@ -930,8 +974,9 @@ class FrameBaseline:
     """What a frame's proposals are compared with.
 
     - reference_progress_m: the multiplier-weighted progress of the reference planner's selected
-      proposal; reference_index: which proposal (-1 if none passes); reference_states
-      (P, H+1, 6) and reference_scores (P, 5) [multiplier, progress, ttc, comfort, pdm score].
+      proposal against the logged actors; reference_index: which proposal (-1 if none passes);
+      reference_states (P, H+1, 6) and reference_scores (P, 5) [multiplier, progress, ttc,
+      comfort, pdm score] on the planner's forecast.
     - human: the logged human's WindowMetrics scored alone (None when the filter does not
       apply); human_zero: names of the metrics the human scores 0 on.
     """
@@ -956,28 +1001,33 @@ def constant_velocity_forecast(xy: np.ndarray, yaw: np.ndarray, speed: np.ndarra
 
 def reference_baseline(data: ScoringData, ego: EgoState, route_s_hint_m: float, act_xy: np.ndarray,
                        act_yaw: np.ndarray, act_speed: np.ndarray, act_valid: np.ndarray, ego_params,
-                       config: EPDMSConfig = EPDMSConfig()) -> tuple[float, int, np.ndarray, np.ndarray]:
-    """Run the reference planner from `ego`, score its proposals and pick PDM-Closed's choice.
+                       config: EPDMSConfig = EPDMSConfig(), *, step_index: int
+                       ) -> tuple[float, int, np.ndarray, np.ndarray]:
+    """Run the reference planner from `ego` at a step of the log, pick PDM-Closed's choice and
+    score it against the logged actors.
 
-    The planner sees the actors as PDM-Closed does: where they are at the frame, moving on at
-    constant velocity. Each proposal is then tracked and scored like any proposal, against the
-    logged actors: multipliers (NC, DAC, DDC, TLC),
-    progress, TTC and its own comfort (no history, as PDM-Closed's internal scorer). PDM-Closed
-    selects the proposal with the best PDM score: multipliers * (5 EP + 5 TTC + 2 C) / 12, EP
-    normalised among the proposals (ReferencePlannerConfig.selection weights). The selected
-    proposal's multiplier-weighted progress is EP's reference.
+    PDM-Closed plans and chooses on its own view of the world (NAVSIM's PDMObservation): the
+    actors where they are at the frame, moved on at constant velocity, and the stop lines red at
+    the frame as standing obstacles. Each IDM proposal is tracked and scored on that forecast
+    (multipliers, progress, TTC and its own comfort without history, as PDM-Closed's internal
+    scorer), and the proposal with the best NAVSIM v1 PDM score, multipliers * (5 EP + 5 TTC +
+    2 C) / 12 with EP normalised among the proposals, is the reference trajectory. Like any
+    proposal in NAVSIM's EP normalisation, it is then scored against the logged actors: its
+    progress times its multipliers there is EP's reference (0 when the log shows that it
+    collides or runs a red line, which the forecast did not foresee).
 
-    Returns (reference progress, selected index or -1, states (P, H+1, 6), scores (P, 5) with
-    columns multiplier, progress_m, ttc, comfort, pdm_score)."""
+    Returns (reference progress, selected index or -1, states (P, H+1, 6), scores (P, 5) on the
+    forecast with columns multiplier, progress_m, ttc, comfort, pdm_score)."""
     h = config.horizon_steps
     r = config.reference
+    stops = stop_controls(data, config)
     s0 = float(project_track(data.route_xy, data.route_s, np.array([[ego.x_m, ego.y_m]]), route_s_hint_m)[0][0])
-    fc_xy, fc_yaw, fc_speed, fc_valid = constant_velocity_forecast(act_xy[0], act_yaw[0], act_speed[0], act_valid[0],
-                                                                   h + 1, config.dt_s)
+    forecast = constant_velocity_forecast(act_xy[0], act_yaw[0], act_speed[0], act_valid[0], h + 1, config.dt_s)
     props = reference_proposals(data.route_xy, data.route_s, s0, ego.speed_mps, np.array([ego.x_m, ego.y_m]),
-                                fc_xy, fc_yaw, fc_speed, fc_valid, data.actor_half_length, data.actor_half_width,
+                                *forecast, data.actor_half_length, data.actor_half_width,
                                 data.half_width_m, data.rear_axle_to_center_m,
-                                data.rear_axle_to_center_m + data.half_length_m, h, config.dt_s, r)
+                                data.rear_axle_to_center_m + data.half_length_m, h, config.dt_s, r,
+                                stop_line_s_m=stops.red_at(step_index))
     p = len(props.target_speed_mps)
     states = np.empty((p, h + 1, 6))
     scores = np.zeros((p, 5))
@@ -985,7 +1035,8 @@ def reference_baseline(data: ScoringData, ego: EgoState, route_s_hint_m: float, 
         xy = global_to_local_xy(props.xy[i], ego.xy, ego.yaw_rad)
         yaw = wrap_angle(props.yaw_rad[i] - ego.yaw_rad)
         states[i] = proposal_states(xy, yaw, ego, data, ego_params, config)
-        m = evaluate_window(data, states[i], act_xy, act_yaw, act_speed, act_valid, route_s_hint_m, config, full=True)
+        m = evaluate_window(data, states[i], *forecast, route_s_hint_m, config, full=True, stops=stops,
+                            step_index=step_index)
         scores[i, :4] = (m.multiplier, m.progress_m, m.ttc, 1.0 if m.hc.ok else 0.0)
     if p == 0:
         return 0.0, -1, states, scores
@@ -1000,7 +1051,9 @@ def reference_baseline(data: ScoringData, ego: EgoState, route_s_hint_m: float, 
     best = int(np.argmax(scores[:, 4]))
     if scores[best, 4] <= 0.0:
         return 0.0, -1, states, scores
-    return float(masked[best]), best, states, scores
+    logged = evaluate_window(data, states[best], act_xy, act_yaw, act_speed, act_valid, route_s_hint_m, config,
+                             full=False, stops=stops, step_index=step_index)
+    return float(logged.progress_m * logged.multiplier), best, states, scores
 
 
 def frame_baseline(context: SimContext, step_index: int, config: EPDMSConfig = EPDMSConfig()) -> FrameBaseline:
@@ -1016,13 +1069,15 @@ def frame_baseline(context: SimContext, step_index: int, config: EPDMSConfig = E
     ego = logged_ego_state(context, step_index)
     act = actors_window(data, step_index, h + 1)
     hint = float(data.log_route_s[step_index])
-    best, index, states, scores = reference_baseline(data, ego, hint, *act, sc.ego_params, config)
+    best, index, states, scores = reference_baseline(data, ego, hint, *act, sc.ego_params, config,
+                                                     step_index=step_index)
     human, zero = None, ()
     if config.human_penalty_filter:
         xy, yaw = human_proposal(data, step_index, config)
         hs = proposal_states(xy, yaw, ego, data, sc.ego_params, config)
         # NAVSIM scores the human alone and without history (so its HC is never 0).
-        human = evaluate_window(data, hs, *act, hint, config, full=True, with_history_comfort=False)
+        human = evaluate_window(data, hs, *act, hint, config, full=True, with_history_comfort=False,
+                                stops=stop_controls(data, config), step_index=step_index)
         values = {"nc": human.nc, "dac": human.dac, "ddc": human.ddc, "tlc": human.tlc,
                   "ep": 0.0 if human.multiplier == 0.0 else 1.0, "ttc": human.ttc, "lk": human.lk, "hc": 1.0}
         zero = tuple(k for k, v in values.items() if v == 0.0)
@@ -1052,6 +1107,7 @@ class EPDMSResult:
     - collision_actor (-1), collision_category, collision_type ("front", "stopped object", ...),
       collision_time_s: the contact that set NC.
     - off_road_time_s: first state off the drivable area.
+    - red_light_time_s: first state beyond a red stop line (TLC).
     - oncoming_m, oncoming_time_s: worst 1 s of travel outside the route's direction.
     - ttc_actor, ttc_category, ttc_time_s, ttc_projection_s: the first TTC infraction.
     - lane_deviation_max_m, lane_keeping_time_s: LK (the time the 2 s run completed).
@@ -1084,6 +1140,7 @@ class EPDMSResult:
     collision_type: str
     collision_time_s: float
     off_road_time_s: float
+    red_light_time_s: float
     oncoming_m: float
     oncoming_time_s: float
     ttc_actor: int
@@ -1158,6 +1215,7 @@ def assemble_result(step_index: int, m: WindowMetrics, ep_progress_ref: float, e
         collision_actor=m.nc_actor, collision_category=str(cats[m.nc_actor]) if m.nc_actor >= 0 else "",
         collision_type=COLLISION_TYPE_NAMES.get(m.nc_type, "none") if m.nc_actor >= 0 else "none",
         collision_time_s=_time(m.nc_step, dt), off_road_time_s=_time(m.off_road_step, dt),
+        red_light_time_s=_time(m.tlc_step, dt),
         oncoming_m=round(m.oncoming_m, 3), oncoming_time_s=_time(m.oncoming_step, dt),
         ttc_actor=m.ttc_actor, ttc_category=str(cats[m.ttc_actor]) if m.ttc_actor >= 0 else "",
         ttc_time_s=_time(m.ttc_step, dt), ttc_projection_s=_time(m.ttc_offset_steps, dt),
@@ -1198,13 +1256,14 @@ def score_proposal(context: SimContext, step_index: int, proposal_xy_in_ego: np.
         ego = ego_state
         hint = float(project_track(data.route_xy, data.route_s, np.array([[ego.x_m, ego.y_m]]),
                                    float(data.log_route_s[step_index]), 1e9)[0][0])
-        ref_progress = reference_baseline(data, ego, hint, *act, sc.ego_params, config)[0]
+        ref_progress = reference_baseline(data, ego, hint, *act, sc.ego_params, config, step_index=step_index)[0]
         human_zero = None
         filter_state = "not applicable" if config.human_penalty_filter else "off"
     states = proposal_states(proposal_xy_in_ego, proposal_yaw_in_ego, ego, data, sc.ego_params, config, t_offset_s)
     if history is None and ego_state is None:
         history = log_history(data, step_index, config)
-    m = evaluate_window(data, states, *act, hint, config, history=history, full=True)
+    m = evaluate_window(data, states, *act, hint, config, history=history, full=True,
+                        stops=stop_controls(data, config), step_index=step_index)
     ec = None
     previous = previous_proposal
     if previous is not None:

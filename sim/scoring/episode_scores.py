@@ -48,7 +48,7 @@ from sim.geometry import global_to_local_xy, wrap_angle
 from sim.metrics import route_completion
 from sim.scoring.comfort import Kinematics, extended_comfort, kinematics_from_states
 from sim.scoring.epdms import (METRIC_NAMES, EPDMSConfig, EPDMSResult, assemble_result, evaluate_window,
-                               proposal_states, reference_baseline, scoring_data)
+                               proposal_states, reference_baseline, scoring_data, stop_controls)
 from sim.state import EgoState
 
 SCORES_VERSION = 1
@@ -139,12 +139,14 @@ def episode_frame_results(episode: Episode, context: SimContext,
         lo = max(i - hist_n, 0)
         history = Kinematics(states[lo:i, 2], states[lo:i, 3], states[lo:i, 4], episode.ego_yaw_rate_radps[lo:i])
         hint = float(episode.route_s_m[i]) + data.route_offset_m
-        m = evaluate_window(data, window, *act, hint, cfg, history=history, full=True)
+        step = int(episode.step_index[i])
+        m = evaluate_window(data, window, *act, hint, cfg, history=history, full=True,
+                            stops=stop_controls(data, cfg), step_index=step)
         ego = _ego_at(episode, i)
         if config.with_progress:
             # The reference plans over the same span as the realised window (shorter at the end).
             ref_cfg = cfg if n == h + 1 else dataclasses.replace(cfg, horizon_steps=n - 1)
-            ref_progress = reference_baseline(data, ego, hint, *act, sc.ego_params, ref_cfg)[0]
+            ref_progress = reference_baseline(data, ego, hint, *act, sc.ego_params, ref_cfg, step_index=step)[0]
         else:
             ref_progress = m.progress_m * m.multiplier
         ec = None
@@ -155,7 +157,7 @@ def episode_frame_results(episode: Episode, context: SimContext,
                 ec = extended_comfort(kinematics_from_states(plans[i], data.wheelbase_m),
                                       kinematics_from_states(plans[prev], data.wheelbase_m), i - prev, cfg.dt_s,
                                       cfg.comfort)
-        result = assemble_result(int(episode.step_index[i]), m, ref_progress, ec, None, "not applicable", window, data,
+        result = assemble_result(step, m, ref_progress, ec, None, "not applicable", window, data,
                                  cfg)
         out.append((i, result))
     return out

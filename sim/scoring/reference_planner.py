@@ -12,7 +12,9 @@ progress, TTC and comfort), and that proposal's progress is the reference.
 
 Differences to PDM-Closed, and why:
 - Our maps carry no speed limits, so the target speeds are fractions of the fallback 15 m/s.
-- Our maps carry no traffic-light states or stop signs, so the planner never stops for them.
+- Our maps carry no traffic-light states or stop signs; the caller passes the stop lines red at
+  the frame (inferred from the log, `sim.scoring.stop_controls`), and every proposal stops
+  before them for the whole horizon, as PDM-Closed does at the red lights of its frame.
 - Leaders: the caller passes the actors as the planner should see them; the scorer passes
   PDM-Closed's view, the actors at the frame moved on at constant velocity. The proposals are
   then scored against the logged actors like any proposal.
@@ -79,13 +81,14 @@ def reference_proposals(route_xy: np.ndarray, route_s: np.ndarray, s0_m: float, 
                         ego_xy: np.ndarray, actor_xy: np.ndarray, actor_yaw: np.ndarray, actor_speed: np.ndarray,
                         actor_valid: np.ndarray, actor_half_length: np.ndarray, actor_half_width: np.ndarray,
                         ego_half_width_m: float, rear_axle_to_center_m: float, rear_axle_to_front_m: float,
-                        num_steps: int, dt_s: float, config: ReferencePlannerConfig = ReferencePlannerConfig()
-                        ) -> ReferenceProposals:
+                        num_steps: int, dt_s: float, config: ReferencePlannerConfig = ReferencePlannerConfig(),
+                        stop_line_s_m: np.ndarray = np.zeros(0)) -> ReferenceProposals:
     """IDM proposals along the route from arclength s0_m (the ego's rear axle projected on it).
 
     route_xy (Q, 2) / route_s (Q,): the route centerline and its arclength. actor_*: the actors at
     the frame and the following steps, time-major: xy (n, N, 2), yaw / speed / valid (n, N) with
-    n >= num_steps; half sizes (N,).
+    n >= num_steps; half sizes (N,). stop_line_s_m (S,): route arclengths of red stop lines
+    (those the front bumper has already passed are ignored).
     """
     c = config
     near = actor_valid[:num_steps] & (np.linalg.norm(actor_xy[:num_steps] - ego_xy, axis=-1) < c.actor_radius_m)
@@ -99,8 +102,10 @@ def reference_proposals(route_xy: np.ndarray, route_s: np.ndarray, s0_m: float, 
                                   actor_half_length[cols], actor_half_width[cols], s_lo, s_hi)
     targets = np.array([f * c.speed_limit_mps for _ in c.lateral_offsets_m for f in c.speed_fractions])
     offsets = np.array([o for o in c.lateral_offsets_m for _ in c.speed_fractions])
-    advance = _idm_kernel(max(speed0_mps, 0.0), s0_m, targets, offsets, *proj, ego_half_width_m, rear_axle_to_center_m,
-                          rear_axle_to_front_m, c.max_accel_mps2, c.max_decel_mps2, c.time_headway_s, c.min_gap_m,
+    stops = np.asarray(stop_line_s_m, np.float64)
+    stops = stops[stops >= s0_m + rear_axle_to_front_m]
+    advance = _idm_kernel(max(speed0_mps, 0.0), s0_m, targets, offsets, *proj, stops, ego_half_width_m,
+                          rear_axle_to_center_m, rear_axle_to_front_m, c.max_accel_mps2, c.max_decel_mps2, c.time_headway_s, c.min_gap_m,
                           c.exponent, dt_s, num_steps)
     s = s0_m + advance  # (P, H)
     x = np.interp(s, route_s, route_xy[:, 0])
@@ -147,12 +152,13 @@ def _project_actors_kernel(route_xy, route_s, xy, yaw, speed, valid, half_l, hal
 
 
 @njit(cache=True)
-def _idm_kernel(v_init, s0, targets, offsets, act_s, act_d, act_hlong, act_hlat, act_v, act_ok, ego_hw,
+def _idm_kernel(v_init, s0, targets, offsets, act_s, act_d, act_hlong, act_hlat, act_v, act_ok, stop_s, ego_hw,
                 rear_to_center, rear_to_front, a_max, b_max, headway, gap0, delta, dt, n_steps):
     """(P, n_steps) arclength advance of the rear axle at steps 1..n_steps of IDM proposals.
 
-    The leader at step k is the nearest actor ahead of the ego's box centre whose box overlaps the
-    proposal's corridor (the ego's width around the offset centerline) at step k."""
+    The leader at step k is the nearest of: the actors ahead of the ego's box centre whose box
+    overlaps the proposal's corridor (the ego's width around the offset centerline) at step k,
+    and the stop lines stop_s (standing, across every lane)."""
     p_count = targets.shape[0]
     m = act_s.shape[1]
     out = np.zeros((p_count, n_steps))
@@ -178,6 +184,11 @@ def _idm_kernel(v_init, s0, targets, offsets, act_s, act_d, act_hlong, act_hlat,
                 if g < gap:
                     gap = g
                     lead_v = act_v[k, j]
+            for j in range(stop_s.shape[0]):
+                g = stop_s[j] - front
+                if g < gap:
+                    gap = g
+                    lead_v = 0.0
             accel = a_max * (1.0 - (v / v0) ** delta)
             if gap < 1e299:
                 s_star = gap0 + max(0.0, v * headway + v * (v - lead_v) / (2.0 * sqrt_ab))
