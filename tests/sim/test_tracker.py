@@ -87,8 +87,8 @@ def test_the_speed_profile_is_fitted_through_pose_noise():
     assert np.max(np.abs(ref.speed_mps[inner] - (5.0 + ref.t_s[inner]))) < 0.15
     raw_speed = (noisy[2:] - noisy[:-2]) / 0.2  # central differences, as before the fit
     raw_accel = np.diff(raw_speed) / 0.1
-    rms = lambda a: float(np.sqrt(np.mean((a - 1.0) ** 2)))  # noqa: E731
-    assert rms(accel[:-3]) < 0.3 and rms(raw_accel) > 3.0 * rms(accel[:-3])
+    fitted_rms, raw_rms = (float(np.sqrt(np.mean((a - 1.0) ** 2))) for a in (accel[:-3], raw_accel))
+    assert fitted_rms < 0.3 and raw_rms > 3.0 * fitted_rms
 
 
 def test_rate_fit_is_exact_for_constant_acceleration():
