@@ -271,6 +271,9 @@ def explain(result: EPDMSResult, t0_s: float = 0.0) -> list[tuple[str, str]]:
     if r.ddc < 1.0:
         out.append(("ddc", f"DDC={r.ddc:g} at {at(r.oncoming_time_s)}: {r.oncoming_m:.1f} m driven outside lanes of "
                            "the route's direction within 1 s"))
+    if r.tlc < 1.0:
+        out.append(("tlc", f"TLC=0 at {at(r.red_light_time_s)}: crossed a stop line while it was red (a line where "
+                           "the logged driver waited)"))
     if r.ttc < 1.0:
         out.append(("ttc", f"TTC=0 at {at(r.ttc_time_s)}: at its current velocity the ego would hit {r.ttc_category} "
                            f"within {r.ttc_projection_s:.1f} s"))
@@ -292,10 +295,11 @@ def explain(result: EPDMSResult, t0_s: float = 0.0) -> list[tuple[str, str]]:
 
 
 def _event_index(r: EPDMSResult, i: int, num_states: int, config: EpisodeScoreConfig) -> int:
-    """The state that shows why a frame lost points: its first collision, off-road, wrong-way or
-    TTC event (in that order of precedence), else the frame itself."""
+    """The state that shows why a frame lost points: its first collision, off-road, wrong-way,
+    red-line or TTC event (in that order of precedence), else the frame itself."""
     for lost, offset in ((r.nc < 1.0, r.collision_time_s), (r.dac < 1.0, r.off_road_time_s),
-                         (r.ddc < 1.0, r.oncoming_time_s), (r.ttc < 1.0, r.ttc_time_s)):
+                         (r.ddc < 1.0, r.oncoming_time_s), (r.tlc < 1.0, r.red_light_time_s),
+                         (r.ttc < 1.0, r.ttc_time_s)):
         if lost and offset >= 0:
             return int(min(i + round(offset / config.epdms.dt_s), num_states - 1))
     return int(i)

@@ -17,10 +17,11 @@ from sim.errors import ActionError, ConfigError
 from sim.scenario import ActorKind, EgoLog
 from sim.scoring.comfort import (ComfortConfig, Kinematics, comfort_signals, extended_comfort, history_comfort,
                                  savgol_matrix)
-from sim.scoring.epdms import (EPDMSConfig, actors_window, aggregate_epdms, driving_direction_compliance,
-                               evaluate_window, frame_baseline, human_proposal, lane_keeping, logged_ego_state,
-                               proposal_states, score_log_frames, score_proposal, scoring_data, stop_controls,
-                               summarize)
+from sim.scoring.epdms import (EPDMSConfig, actors_window, aggregate_epdms, assemble_result,
+                               driving_direction_compliance, evaluate_window, frame_baseline, human_proposal,
+                               lane_keeping, logged_ego_state, proposal_states, score_log_frames, score_proposal,
+                               scoring_data, stop_controls, summarize)
+from sim.scoring.episode_scores import explain
 from sim.scoring.stop_controls import StopControls
 from tests.conftest import real_dataroot_params
 
@@ -168,6 +169,9 @@ def test_crossing_a_red_stop_line_fails_traffic_light_compliance(road):
     line = StopControls(np.array([front0 + 15.0]), np.array([30]))  # red until step 30
     ran = evaluate_window(data, states, *act, hint, stops=line, step_index=10)
     assert ran.tlc == 0.0 and ran.multiplier == 0.0 and 14 <= ran.tlc_step <= 16  # 15 m at 10 m/s
+    result = assemble_result(10, ran, 0.0, None, None, "off", states, data, EPDMSConfig())
+    assert result.epdms == 0.0 and result.red_light_time_s == pytest.approx(0.1 * ran.tlc_step)
+    assert [m for m, _ in explain(result)][0] == "tlc"
     assert evaluate_window(data, states, *act, hint, stops=line, step_index=26).tlc == 1.0  # green by then
     stopped = proposal_states(*proposal(np.maximum(10.0 - 4.0 * T, 0.0)), ego, data, road.scenario.ego_params)
     assert evaluate_window(data, stopped, *act, hint, stops=line, step_index=10).tlc == 1.0
