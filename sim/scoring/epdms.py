@@ -23,10 +23,13 @@ of those steps (non-reactive). Then, over the 41 states:
 - DAC, drivable area compliance, {0, 1}: 0 when any footprint corner leaves the drivable area.
 - DDC, driving direction compliance, {0, 0.5, 1}: the box centre's travel while it is in no lane
   of the route's direction, summed over every 1 s window; max < 2 m -> 1, < 6 m -> 0.5, else 0.
-- TLC, traffic light compliance, {0, 1}: 0 when the front bumper crosses a stop line while it is
-  red. Our maps (nuScenes map expansion, AV2 logs) carry no traffic-light states, so the lines
-  are inferred from where the logged ego waited at a junction entry with nothing ahead of it
-  (`sim.scoring.stop_controls`), as nuPlan infers its light states from the logged traffic.
+- TLC, traffic light compliance, {0, 1}: 1, as NAVSIM scores maps without signal states (ours,
+  nuScenes map expansion and the AV2 logs, carry none). Stop lines are inferred from where the
+  logged ego waited at a junction entry with nothing ahead of it (`sim.scoring.stop_controls`,
+  as nuPlan infers its light states from the logged traffic); the reference planner always
+  stops at them, and with EPDMSConfig.stop_controls.score_red_lines TLC is 0 when the front
+  bumper crosses one while it is red. That is off by default because policies do not observe
+  the inferred lines.
 - EP, ego progress, [0, 1]: progress of the box centre along the route centerline, times the
   proposal's multiplier product, divided by the larger of that and the same value of the
   reference: the proposal PDM-Closed picks among IDM proposals at 5 target speeds and 3 lateral
@@ -758,7 +761,8 @@ def evaluate_window(data: ScoringData, states: np.ndarray, act_xy: np.ndarray, a
     off_step = int(np.argmax(off_road)) if off_road.any() else -1
     ddc, oncoming_m, oncoming_step = driving_direction_compliance(cx, cy, ~route_ok, config)
     progress = float(max(route_s[-1] - route_s[0], 0.0))
-    tlc_step = red_light_crossing(route_s + data.half_length_m, stops, step_index)
+    tlc_step = red_light_crossing(route_s + data.half_length_m, stops, step_index) \
+        if config.stop_controls.score_red_lines else -1
     ttc, ttc_step, ttc_actor, ttc_off = 1.0, -1, -1, -1
     lk, lk_step, dev_max = 1.0, -1, 0.0
     hc = ComfortResult(True, (), -1, ("", 0.0))

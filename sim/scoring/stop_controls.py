@@ -16,8 +16,11 @@ bumper's furthest point during the stop. It is red from the start of the log unt
 ego drives off (the first step after the stop above the stopped speed).
 
 Users: the EP reference planner stops for a line that is red at the frame (PDM-Closed treats the
-red lights of the frame as static obstacles for the whole horizon), and TLC is 0 for a
-trajectory whose front bumper crosses a line while it is red (`red_light_crossing`).
+red lights of the frame as static obstacles for the whole horizon), so a human who waits for a
+light is not scored against a reference that drives through it. TLC is 0 for a trajectory whose
+front bumper crosses a line while it is red (`red_light_crossing`) only when score_red_lines
+is set: policies do not observe the inferred lines (the maps and the wire carry no signal
+states), and NAVSIM scores TLC as 1 where the map has none.
 """
 
 from __future__ import annotations
@@ -31,7 +34,9 @@ import numpy as np
 class StopControlConfig:
     """How stop controls are inferred from the logged ego (see the module docstring).
 
-    - enabled: infer them at all (False: no stop lines, TLC is always 1).
+    - enabled: infer them at all (False: no stop lines; the reference planner drives through).
+    - score_red_lines: TLC is 0 for crossing an inferred line while it is red (default off: no
+      policy can see the lines; NAVSIM's TLC is 1 without signal states).
     - stopped_speed_mps: below this the ego stands still.
     - min_stop_s: shortest standstill that counts.
     - clear_gap_m: nothing may be ahead in the ego's path within this gap from its front bumper
@@ -42,6 +47,7 @@ class StopControlConfig:
     """
 
     enabled: bool = True
+    score_red_lines: bool = False
     stopped_speed_mps: float = 0.3
     min_stop_s: float = 1.0
     clear_gap_m: float = 12.0

@@ -22,7 +22,7 @@ from sim.scoring.epdms import (EPDMSConfig, actors_window, aggregate_epdms, asse
                                lane_keeping, logged_ego_state, proposal_states, score_log_frames, score_proposal,
                                scoring_data, stop_controls, summarize)
 from sim.scoring.episode_scores import explain
-from sim.scoring.stop_controls import StopControls
+from sim.scoring.stop_controls import StopControlConfig, StopControls
 from tests.conftest import real_dataroot_params
 
 T = np.arange(1, 41) * 0.1
@@ -159,7 +159,8 @@ def test_traffic_light_compliance_is_one_where_no_stop_line_was_inferred(road):
     assert score_proposal(road, 10, *proposal(10.0, -6.0 * np.clip(T / 2, 0, 1))).tlc == 1.0
 
 
-def test_crossing_a_red_stop_line_fails_traffic_light_compliance(road):
+def test_crossing_a_red_stop_line_fails_traffic_light_compliance_when_red_lines_are_scored(road):
+    scored = EPDMSConfig(stop_controls=StopControlConfig(score_red_lines=True))
     data = scoring_data(road)
     ego = logged_ego_state(road, 10)
     states = proposal_states(*proposal(10.0), ego, data, road.scenario.ego_params)
@@ -167,14 +168,16 @@ def test_crossing_a_red_stop_line_fails_traffic_light_compliance(road):
     hint = float(data.log_route_s[10])
     front0 = hint + data.rear_axle_to_center_m + data.half_length_m
     line = StopControls(np.array([front0 + 15.0]), np.array([30]))  # red until step 30
-    ran = evaluate_window(data, states, *act, hint, stops=line, step_index=10)
+    ran = evaluate_window(data, states, *act, hint, scored, stops=line, step_index=10)
     assert ran.tlc == 0.0 and ran.multiplier == 0.0 and 14 <= ran.tlc_step <= 16  # 15 m at 10 m/s
-    result = assemble_result(10, ran, 0.0, None, None, "off", states, data, EPDMSConfig())
+    result = assemble_result(10, ran, 0.0, None, None, "off", states, data, scored)
     assert result.epdms == 0.0 and result.red_light_time_s == pytest.approx(0.1 * ran.tlc_step)
     assert [m for m, _ in explain(result)][0] == "tlc"
-    assert evaluate_window(data, states, *act, hint, stops=line, step_index=26).tlc == 1.0  # green by then
+    assert evaluate_window(data, states, *act, hint, scored, stops=line, step_index=26).tlc == 1.0  # green by then
     stopped = proposal_states(*proposal(np.maximum(10.0 - 4.0 * T, 0.0)), ego, data, road.scenario.ego_params)
-    assert evaluate_window(data, stopped, *act, hint, stops=line, step_index=10).tlc == 1.0
+    assert evaluate_window(data, stopped, *act, hint, scored, stops=line, step_index=10).tlc == 1.0
+    # By default TLC stays 1: no policy observes the inferred lines (NAVSIM: 1 without signal states).
+    assert evaluate_window(data, states, *act, hint, stops=line, step_index=10).tlc == 1.0
 
 
 # ---- weighted terms ---------------------------------------------------------------------------------
@@ -409,7 +412,8 @@ def test_the_7fab2350_human_waits_at_an_inferred_red_line_that_constant_velocity
     ctx = prepare(load_scenario(dataroot, list_scenes(dataroot)[0].name))
     stops = stop_controls(scoring_data(ctx))
     assert len(stops) == 1 and 100 <= stops.red_until_step[0] <= 120  # it drives off after ~11 s
-    cv = score_log_frames(ctx, "constant-velocity", steps=range(0, 60, 10))
+    scored = EPDMSConfig(stop_controls=StopControlConfig(score_red_lines=True))
+    cv = score_log_frames(ctx, "constant-velocity", config=scored, steps=range(0, 60, 10))
     assert any(r.tlc == 0.0 and r.red_light_time_s > 0 for r in cv)
     # While the line is red the reference waits too, so the slowing human keeps its progress.
     assert all(r.ep >= 0.68 for r in score_log_frames(ctx, "expert", steps=range(50, 100, 10)))
