@@ -117,7 +117,7 @@ def scene_samples(scenario: Scenario, scene_id: str, config: SampleConfig = Samp
                 float(speed[i, k]), (float(a.size_wlh_m[i, 1]), float(a.size_wlh_m[i, 0])),
                 ego_c[k], float(scenario.ego.yaw_rad[k]), float(max(scenario.ego.speed_mps[k], 0.0)),
                 a.xy[others, k], a.yaw_rad[others, k], a.velocity_xy_mps[others, k],
-                a.size_wlh_m[others][:, [1, 0]]))
+                a.size_wlh_m[others][:, [1, 0]], ego_c[k + 1:hi], a.xy[others, k + 1:hi], a.valid[others, k + 1:hi]))
             xy0.append(a.xy[i, k])
             yaw0.append(a.yaw_rad[i, k])
             v0.append(speed[i, k])

@@ -19,7 +19,8 @@ from typing import Callable
 
 import torch
 
-from scenarios.adversary.dynamics import unicycle_rollout
+from scenarios.adversary.dynamics import box_discs, unicycle_rollout
+from scenarios.adversary.features import NEIGH_FUTURE_STEPS, neighbour_futures
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,15 +44,45 @@ class CosineSchedule:
 
 @dataclass(frozen=True)
 class LossWeights:
-    """Training loss = control MSE (normalised) + position * Huber(rollout position error, m)."""
+    """Training loss = control MSE (normalised) + position * Huber(rollout position error, m)
+    + overlap * abar_t * `overlap_penalty` (m^2) of the predicted plan against the neighbours'
+    logged futures. Logged drivers do not drive into each other, which a regression over
+    windows with rare close encounters does not teach on its own; the term is 0 on the data
+    and weighted by the signal fraction abar_t because a high-noise x0 estimate is a mean over
+    modes (a mean of waiting and going may overlap where neither does)."""
 
     position: float = 0.05
+    overlap: float = 0.05
+
+
+def overlap_penalty(traj: torch.Tensor, length_width_m: torch.Tensor, neigh: torch.Tensor) -> torch.Tensor:
+    """(B,) summed squared disc penetration (m^2) between the actor's plan traj (B, F, 4) (actor
+    frame, F >= max(NEIGH_FUTURE_STEPS)), its box length_width_m (B, 2), and its neighbours'
+    futures in neigh (B, K, NEIGH_DIM) at NEIGH_FUTURE_STEPS; three discs per vehicle
+    (`box_discs`, inscribed), a neighbour's heading from its own displacement since the previous sample."""
+    fut_xy, valid, nb_lw = neighbour_futures(neigh)  # (B, K, S, 2), (B, K, S), (B, K, 2)
+    own = traj[:, torch.tensor(NEIGH_FUTURE_STEPS) - 1]  # (B, S, 4)
+    own_c, own_r = box_discs(own[..., :2], own[..., 2], 0.5 * length_width_m[:, None], 1.0)  # (B, S, 3, 2), (B, 1)
+    now = neigh[..., None, 0:2] * 30.0
+    step = torch.diff(torch.cat([now, fut_xy], -2), dim=-2)  # (B, K, S, 2)
+    yaw_now = torch.atan2(neigh[..., 3], neigh[..., 2])[..., None].expand_as(step[..., 0])
+    # A (nearly) standing neighbour keeps its current heading.
+    moving = step.norm(dim=-1) > 0.3
+    yaw = torch.where(moving, torch.atan2(step[..., 1], step[..., 0]), yaw_now)
+    nb_c, nb_r = box_discs(fut_xy, yaw, 0.5 * nb_lw[..., None, :], 1.0)  # (B, K, S, 3, 2), (B, K, 1)
+    dist = (own_c[:, None, :, :, None] - nb_c[..., None, :, :]).norm(dim=-1)  # (B, K, S, 3, 3)
+    reach = own_r[:, None, :, None, None] + nb_r[..., None, None]
+    pen = torch.relu(reach - dist) ** 2 * valid[..., None, None]
+    return pen.sum((1, 2, 3, 4))
 
 
 def training_loss(model, schedule: CosineSchedule, features: dict[str, torch.Tensor], x0: torch.Tensor,
-                  state0: torch.Tensor, future_xy: torch.Tensor, control_scale: torch.Tensor,
-                  generator: torch.Generator, weights: LossWeights = LossWeights()) -> tuple[torch.Tensor, dict]:
-    """One batch of the denoising loss. x0: (B, F, 2) normalised target controls."""
+                  state0: torch.Tensor, future_xy: torch.Tensor, logged_neigh: torch.Tensor,
+                  control_scale: torch.Tensor, generator: torch.Generator,
+                  weights: LossWeights = LossWeights()) -> tuple[torch.Tensor, dict]:
+    """One batch of the denoising loss. x0: (B, F, 2) normalised target controls; features: what
+    the model sees; logged_neigh (B, K, NEIGH_DIM): the neighbours with their logged futures
+    (the overlap term's reference, whatever forecasts the features carry)."""
     b = x0.shape[0]
     t = torch.randint(0, schedule.num_steps, (b,), generator=generator)
     noise = torch.randn(x0.shape, generator=generator)
@@ -60,8 +91,11 @@ def training_loss(model, schedule: CosineSchedule, features: dict[str, torch.Ten
     ctrl = ((x0_hat - x0) ** 2).mean()
     roll = unicycle_rollout(state0, x0_hat * control_scale)
     pos = torch.nn.functional.huber_loss(roll[..., :2], future_xy, delta=1.0)
-    loss = ctrl + weights.position * pos
-    return loss, {"control_mse": float(ctrl.detach()), "position_huber": float(pos.detach())}
+    length_width = features["scalars"][:, 1:3] * torch.tensor([5.0, 2.5])
+    overlap = (schedule.abar[t] * overlap_penalty(roll, length_width, logged_neigh)).mean()
+    loss = ctrl + weights.position * pos + weights.overlap * overlap
+    return loss, {"control_mse": float(ctrl.detach()), "position_huber": float(pos.detach()),
+                  "overlap_m2": float(overlap.detach())}
 
 
 def timestep_sequence(num_train_steps: int, num_sample_steps: int, t_start: int | None = None) -> list[int]:

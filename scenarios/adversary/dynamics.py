@@ -95,3 +95,16 @@ def controls_from_states(xy: np.ndarray, yaw_rad: np.ndarray, speed_mps: np.ndar
     a = np.diff(speed_mps, axis=-1) / dt_s
     w = np.diff(np.unwrap(yaw_rad, axis=-1), axis=-1) / dt_s
     return np.stack([a, w], -1)
+
+
+def box_discs(xy: torch.Tensor, yaw: torch.Tensor, half_lw: torch.Tensor,
+              radius_scale: float = math.sqrt(2.0)) -> tuple[torch.Tensor, torch.Tensor]:
+    """Three discs along a box: centres (..., 3, 2) at 0 and +-(half length - half width) along
+    the heading, radius radius_scale x half width (...,). The default sqrt(2) covers the corners
+    (guidance keeps clear of them); 1.0 is inscribed (an overlap is a real one). xy (..., 2),
+    yaw (...), half_lw (..., 2) broadcast together."""
+    off = (half_lw[..., 0] - half_lw[..., 1]).clamp_min(0.0)
+    ox = off[..., None] * torch.tensor([-1.0, 0.0, 1.0])  # (..., 3)
+    c, s = torch.cos(yaw)[..., None], torch.sin(yaw)[..., None]
+    centres = torch.stack([xy[..., 0:1] + c * ox, xy[..., 1:2] + s * ox], -1)
+    return centres, radius_scale * half_lw[..., 1]

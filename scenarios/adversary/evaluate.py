@@ -6,7 +6,9 @@ For each held-out scene, the plausible adversaries (selection.py) are taken roun
 a new seed on each pass) until `attempts_per_scene` attempts; every attempt runs three closed
 loops from the same start with the same reference ego (expert replay by default):
 - `log`: the actor replays its log (what really happened);
-- `unguided`: the actor re-plans every 0.5 s with plain model samples (no proposal, no guidance);
+- `unguided`: the actor re-plans every 0.5 s with plain model samples (no proposal, no guidance
+  costs, one sample per plan), each warm-started from its previous plan when
+  `PlannerConfig.warm_start` > 0 (partial diffusion from the model's own last sample);
 - `realism-guided`: the same with the realism guidance only (off-road, collisions, lanes,
   smoothness; no adversarial terms, best of `num_samples`): the model as a realistic actor;
 - `guided`: the actor re-plans with guided diffusion from a conflict proposal of the
@@ -191,7 +193,11 @@ def markdown_table(report: dict) -> str:
                      f"| {fmt(r.get('bounded_kinematics_rate'))} | {fmt(r.get('w1_accel_vs_log'))} "
                      f"| {fmt(r.get('w1_jerk_vs_log'))} |")
     g = report["w1_guided_vs_unguided"]
+    warm = report["planner"].get("warm_start", 0.0)
     lines += ["", f"W1 guided vs unguided: accel {g['accel']:.3f} m/s^2, jerk {g['jerk']:.3f} m/s^3.",
+              "Unguided: one plain model sample per 0.5 s re-plan, no proposal and no guidance costs"
+              + (f"; from the second plan on, warm-started from the previous plan noised to {warm:g} of the "
+                 "schedule." if warm > 0 else ", each from pure noise."),
               "Targets: guided critical >= 0.60, off-road <= 0.05, non-ego collisions <= 0.02.", ""]
     return "\n".join(lines)
 

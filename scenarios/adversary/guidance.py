@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from scenarios.adversary.drivable import SdfWindow
+from scenarios.adversary.dynamics import box_discs
 from sim.geometry import global_to_local_xy
 
 COLLISION_TYPES = ("rear-end", "cut-in", "head-on", "any")
@@ -166,17 +167,6 @@ def _softmin_weights(d: torch.Tensor, temperature: float) -> torch.Tensor:
     return torch.softmax(-d / temperature, dim=-1)
 
 
-def _discs(xy: torch.Tensor, yaw: torch.Tensor, half_lw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Three discs covering a box, corners included: centres (..., 3, 2) at 0 and +-(half
-    length - half width) along the heading, radius sqrt(2) x half width (...,)."""
-    off = (half_lw[..., 0] - half_lw[..., 1]).clamp_min(0.0)
-    k = torch.tensor([-1.0, 0.0, 1.0])
-    ox = off[..., None] * k  # (..., 3)
-    c, s = torch.cos(yaw)[..., None], torch.sin(yaw)[..., None]
-    centres = torch.stack([xy[..., 0:1] + c * ox, xy[..., 1:2] + s * ox], -1)
-    return centres, math.sqrt(2.0) * half_lw[..., 1]
-
-
 def before_contact(ego_distance: torch.Tensor, scene: GuidanceScene) -> torch.Tensor:
     """(B, F) float mask: 1 up to and including the first step at which the box centres come
     within the sum of the half lengths (nose to tail contact), 0 after. Gradient-free."""
@@ -231,9 +221,9 @@ def costs(traj: torch.Tensor, controls: torch.Tensor, scene: GuidanceScene,
             near = ((cd < reach[None, :, None]) & scene.others_valid[None, :, fs]).any(-1).any(0)
             keep = torch.nonzero(near).flatten()
         if len(keep):
-            ac, ar = _discs(xs, yaws, scene.adv_half_lw)  # (B, F, 3, 2), scalar
+            ac, ar = box_discs(xs, yaws, scene.adv_half_lw)  # (B, F, 3, 2), scalar
             half = scene.others_half_lw[keep]
-            oc, orad = _discs(scene.others_xy[keep, fs], scene.others_yaw[keep, fs], half[:, None, :])  # (N, F, 3, 2)
+            oc, orad = box_discs(scene.others_xy[keep, fs], scene.others_yaw[keep, fs], half[:, None, :])  # (N, F, 3, 2)
             diff = ac[:, None, :, :, None, :] - oc[None, :, :, None, :, :]  # (B, N, F, 3, 3, 2)
             dist = torch.sqrt((diff ** 2).sum(-1) + 1e-6)
             pen = torch.relu(ar + orad[None, :, :, None, None] + weights.collision_margin_m - dist)

@@ -2,7 +2,7 @@
 
 `AdversaryDenoiser.encode(features)` turns the conditioning (features.py) into a context
 vector once per planning call; `forward(x_t, t, context)` predicts the clean normalised
-controls x0 (F, 2) from noisy ones at diffusion step t. Parameters ~0.5 M (~2 MB float32).
+controls x0 (F, 2) from noisy ones at diffusion step t. Parameters ~0.7 M (~2.8 MB float32).
 
 Encoders: history, scalars and road probes -> MLP; neighbours -> shared per-slot MLP + masked max-pool; lanes -> a
 per-point MLP max-pooled within each chunk, then a chunk MLP max-pooled over chunks
@@ -145,7 +145,7 @@ def num_parameters(model: nn.Module) -> int:
 # ---- the trained model as one bundle, and its checkpoint file ---------------------------------
 
 CHECKPOINT_FORMAT = "splatsim-adversary"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: 12 neighbour slots with their futures, closest approach first (features.py)
 DEFAULT_CHECKPOINT = __import__("pathlib").Path(__file__).resolve().parent / "checkpoints" / "default.pt"
 
 
@@ -195,8 +195,9 @@ def load_checkpoint(path=None) -> AdversaryModel:
         payload = torch.load(path, map_location="cpu", weights_only=True)
         if payload.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"format is {payload.get('format')!r}, not {CHECKPOINT_FORMAT!r}")
-        if payload.get("version", 0) > CHECKPOINT_VERSION:
-            raise ValueError(f"version {payload.get('version')} is newer than this splatsim reads")
+        if payload.get("version", 0) != CHECKPOINT_VERSION:
+            raise ValueError(f"version {payload.get('version')} was written for other features than this "
+                             f"splatsim's (version {CHECKPOINT_VERSION})")
         denoiser = AdversaryDenoiser(ModelConfig(**payload["model_config"]))
         denoiser.load_state_dict(payload["state_dict"])
     except Exception as err:

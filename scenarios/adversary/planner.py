@@ -3,8 +3,8 @@
 Every `EngineConfig.adversary_replan_steps` (0.5 s) the engine asks `AdversaryPlanner.plan`
 for the adversarial rows. For each, from the *current closed-loop state*:
 1. conditioning (features.py) in the adversary's frame: its last 1 s (what it actually did:
-   the log before the takeover, its realised plans after), the K nearest actors and the ego
-   as they are now, the nearby lane chunks;
+   the log before the takeover, its realised plans after), the ego and the actors that come
+   closest to it, each now and along its expected future (2. and 3.), the nearby lane chunks;
 2. the ego's future, predicted from the ego's *current closed-loop state* (`predict_ego`):
    by default its current speed carried along its route (the scenario's route centerline,
    from where the ego is now, its lateral offset fading out over 2 s); or a constant speed and
@@ -14,17 +14,25 @@ for the adversarial rows. For each, from the *current closed-loop state*:
    (open-loop generation against a replayed ego, where the log *is* the ego's plan);
 3. other actors' futures: the log for replaying actors (exact), constant velocity otherwise;
 4. `num_samples` candidates by DDIM with guidance (guidance.py) from a conflict proposal of
-   the requested collision type noised to `partial_start` of the schedule (proposals.py), or
-   from pure noise for "any"; `fallback_samples` of them are guided by realism alone. The
-   candidate with the lowest full cost (hard off-road or collision violations ranked last)
-   becomes the plan, rolled out through the unicycle (dynamics.py). Once a head-on, cut-in
+   the requested collision type noised to `partial_start` of the schedule (proposals.py);
+   without a proposal, from the adversary's previous plan of this episode carried on to now
+   and noised to `warm_start` of the schedule (a warm start), or from pure noise for its first
+   plan; `fallback_samples` of them are guided by realism alone. The candidate with the
+   lowest full cost (hard off-road or collision violations ranked last) becomes the plan,
+   rolled out through the unicycle (dynamics.py). Once a head-on, cut-in
    or untyped conflict has passed (the ego is wholly behind the adversary) the adversary
    gives up and drives on with realism guidance only.
 
+The warm start keeps an actor coherent across re-plans: independent samples every 0.5 s may
+switch between modes (go now or wait, straight on or turn), and a switch mid-manoeuvre is
+what takes an unguided actor off the road or into traffic. Partial diffusion from the carried
+plan keeps its gist while the model revises it with what the scene shows now.
+
 Determinism: each call draws from a torch.Generator seeded by (seed, actor row, step) and
 runs single-threaded, so an episode is bit-for-bit reproducible on CPU. The planner keeps
-the adversary's realised trail of the current episode (the engine keeps only the latest plan);
-it starts afresh whenever an episode starts (no plans yet, or time went backwards).
+the adversary's realised trail and its latest plan's controls for the current episode (the
+engine keeps only the latest plan's poses); it starts afresh whenever an episode starts (no
+plans yet, or time went backwards).
 """
 
 from __future__ import annotations
@@ -84,6 +92,9 @@ class PlannerConfig:
     - num_samples: candidates per plan (guided: the best by cost is kept; unguided: the first).
     - ddim_steps: denoising steps; eta: 0 = DDIM, 1 = DDPM-like ancestral noise.
     - partial_start: the proposal is noised to this fraction of the schedule (0..1).
+    - warm_start: where no proposal is used, the previous plan (shifted to now, its last
+      control held) is noised to this fraction of the schedule and denoised (0 = every plan
+      from pure noise; 1 keeps nothing of it).
     - aggressiveness: weight of the time-to-collision term (earlier conflicts); overrides
       weights.ttc.
     - guidance_iterations, guidance_step, guidance_max_grad: gradient steps on each x0 estimate,
@@ -102,6 +113,7 @@ class PlannerConfig:
     ddim_steps: int = 10
     eta: float = 0.0
     partial_start: float = 0.5
+    warm_start: float = 0.3
     aggressiveness: float = 2.0
     guidance_iterations: int = 2
     guidance_step: float = 1.0
@@ -119,6 +131,8 @@ class PlannerConfig:
             raise ConfigError(f"ego prediction {self.ego_prediction!r} is not one of {', '.join(EGO_PREDICTIONS)}")
         if self.num_samples < 1 or self.ddim_steps < 1 or not 0.0 < self.partial_start <= 1.0:
             raise ConfigError("num_samples and ddim_steps must be >= 1 and partial_start in (0, 1]")
+        if not 0.0 <= self.warm_start <= 1.0:
+            raise ConfigError("warm_start must be in [0, 1]")
 
 
 @dataclass(frozen=True, eq=False)
@@ -180,13 +194,16 @@ def guidance_scene(inputs: PlanInputs, collision_type: str, relax_lane_near_ego:
 
 
 def plan_local(model: AdversaryModel, config: PlannerConfig, inputs: PlanInputs, generator: torch.Generator,
-               return_all: bool = False):
-    """Sample one plan in the adversary's frame: (F, 4) x, y, yaw, v (and, with return_all,
-    every candidate (B, F, 4), their controls (B, F, 2), cost terms and the chosen index)."""
+               previous_controls: np.ndarray | None = None, return_all: bool = False):
+    """Sample one plan in the adversary's frame: ((F, 4) x, y, yaw, v; (F, 2) its controls a, w)
+    (with return_all: every candidate (B, F, 4), their controls (B, F, 2), cost terms and the
+    chosen index). previous_controls (F, 2): the last plan's controls carried on to now, for
+    the warm start (None: none)."""
     feats = actor_features(inputs.road, inputs.origin_xy, inputs.origin_yaw, inputs.hist_xy, inputs.hist_yaw,
                            inputs.hist_valid, inputs.speed, inputs.length_width_m, inputs.ego_now_xy,
                            inputs.ego_now_yaw, inputs.ego_now_speed, inputs.others_xy, inputs.others_yaw,
-                           inputs.others_velocity_xy, inputs.others_length_width_m)
+                           inputs.others_velocity_xy, inputs.others_length_width_m, inputs.ego_future_xy,
+                           inputs.others_future_xy, inputs.others_future_valid)
     den, scale = model.denoiser, model.control_scale
     f = den.config.future_steps
     with torch.no_grad():
@@ -231,6 +248,9 @@ def plan_local(model: AdversaryModel, config: PlannerConfig, inputs: PlanInputs,
         if prop is not None:
             x_init = (torch.tensor(prop, dtype=torch.float32) / scale)[None].expand(n, -1, -1)
             t_start = int(round(config.partial_start * (model.schedule.num_steps - 1)))
+    if x_init is None and previous_controls is not None and config.warm_start > 0.0:
+        x_init = (torch.tensor(previous_controls, dtype=torch.float32) / scale)[None].expand(n, -1, -1)
+        t_start = int(round(config.warm_start * (model.schedule.num_steps - 1)))
     x = sample(den, model.schedule, ctx, n, f, config.ddim_steps, generator, config.eta,
                guide if config.guided else None, x_init, t_start)
     with torch.no_grad():
@@ -246,7 +266,7 @@ def plan_local(model: AdversaryModel, config: PlannerConfig, inputs: PlanInputs,
         best = int(torch.argmin(total + 1e3 * hard)) if config.guided else 0
     if return_all:
         return traj, u, terms, best
-    return traj[best].numpy().astype(np.float64)
+    return traj[best].numpy().astype(np.float64), u[best].numpy().astype(np.float64)
 
 
 def conflict_passed(scene: GuidanceScene, collision_type: str) -> bool:
@@ -267,11 +287,13 @@ class AdversaryPlanner:
         self.model = model
         self.config = config
         self._trail: dict[int, dict[int, tuple[float, float, float]]] = {}
+        self._controls: dict[int, tuple[int, np.ndarray]] = {}  # row -> (plan step, (F, 2) a, w)
         self._last_step = -1
         self.calls = 0
 
     def reset(self) -> None:
         self._trail.clear()
+        self._controls.clear()
         self._last_step = -1
 
     def plan(self, context, state: WorldState, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -285,11 +307,23 @@ class AdversaryPlanner:
                 self._record(state, int(row))
                 inputs = self.inputs(context, state, int(row))
                 gen = torch.Generator().manual_seed(plan_seed(self.config.seed, int(row), k))
-                traj = plan_local(self.model, self.config, inputs, gen)
+                traj, controls = plan_local(self.model, self.config, inputs, gen, self._carried_controls(int(row), k))
+                self._controls[int(row)] = (k, controls)
                 out_xy.append(local_to_global_xy(traj[:, :2], inputs.origin_xy, inputs.origin_yaw))
                 out_yaw.append(traj[:, 2] + inputs.origin_yaw)
                 self.calls += 1
         return np.array(out_xy).reshape(len(out_xy), -1, 2), np.array(out_yaw).reshape(len(out_yaw), -1)
+
+    def _carried_controls(self, row: int, step: int) -> np.ndarray | None:
+        """The row's last plan's controls from `step` on, the last one held to fill the horizon
+        (None without a plan of this episode, or one that has run out)."""
+        if row not in self._controls:
+            return None
+        planned_at, controls = self._controls[row]
+        shift = step - planned_at
+        if not 0 <= shift < len(controls):
+            return None
+        return np.concatenate([controls[shift:], np.repeat(controls[-1:], shift, axis=0)])
 
     def _record(self, state: WorldState, row: int) -> None:
         """Remember where the adversary actually was since its last plan."""

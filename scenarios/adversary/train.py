@@ -6,8 +6,10 @@
    that has several scenes, `val_fraction` of them (at least one) are held out; dataroots with
    a single scene are pooled and split the same way; `holdout_scenes` overrides the choice;
 3. extracts windows with fitted controls (data.py);
-4. trains the x0-predicting denoiser with Adam (cosine learning-rate decay), evaluating the
-   held-out loss every `eval_every` iterations with a fixed generator;
+4. trains the x0-predicting denoiser with Adam (cosine learning-rate decay), a share of the
+   windows seeing constant-velocity forecasts of their neighbours instead of their logged
+   futures (`cv_future_share`), evaluating the held-out loss every `eval_every` iterations
+   with a fixed generator;
 5. writes the checkpoint (atomically), the loss curve `<out>.loss.png` next to it and
    `<out>.train.json` with the figures.
 
@@ -29,7 +31,7 @@ import torch
 
 from scenarios.adversary.data import SampleConfig, SampleSet, scene_samples
 from scenarios.adversary.diffusion import CosineSchedule, LossWeights, training_loss
-from scenarios.adversary.features import FEATURE_KEYS
+from scenarios.adversary.features import FEATURE_KEYS, constant_velocity_futures
 from scenarios.adversary.model import (
     AdversaryDenoiser,
     AdversaryModel,
@@ -51,6 +53,9 @@ class TrainConfig:
     - holdout_scenes: explicit held-out scene names (overrides val_fraction when given).
     - seed; iterations; batch_size; lr (peak, cosine-decayed to 5%); weight_decay.
     - eval_every: iterations between held-out evaluations.
+    - cv_future_share: share of training windows whose neighbours' futures are replaced by
+      constant-velocity forecasts (features.constant_velocity_futures): when planning, only
+      replayed actors' futures are known, reactive ones are forecast that way.
     - threads: torch threads (results are reproducible for a given thread count).
     - model, samples, loss: sub-configs.
     """
@@ -65,6 +70,7 @@ class TrainConfig:
     lr: float = 2e-3
     weight_decay: float = 1e-5
     eval_every: int = 100
+    cv_future_share: float = 0.2
     threads: int = 2
     model: ModelConfig = field(default_factory=ModelConfig)
     samples: SampleConfig = field(default_factory=SampleConfig)
@@ -179,7 +185,10 @@ def train_adversary(config: TrainConfig, out_path: str | Path, progress: bool = 
         for it in bar:
             idx = torch.randint(0, len(train), (config.batch_size,), generator=gen).numpy()
             feats, x0, s0, fut = _tensors(train, idx, scale)
-            loss, parts = training_loss(model, schedule, feats, x0, s0, fut, scale, gen, config.loss)
+            logged = feats["neigh"]
+            forecast = torch.rand(config.batch_size, generator=gen) < config.cv_future_share
+            feats["neigh"] = torch.where(forecast[:, None, None], constant_velocity_futures(logged), logged)
+            loss, parts = training_loss(model, schedule, feats, x0, s0, fut, logged, scale, gen, config.loss)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -231,7 +240,7 @@ def evaluate_loss(model, schedule, val: SampleSet, scale: torch.Tensor, config: 
     with torch.no_grad():
         for start in range(0, len(idx), 512):
             feats, x0, s0, fut = _tensors(val, idx[start:start + 512], scale)
-            loss, _ = training_loss(model, schedule, feats, x0, s0, fut, scale, gen, config.loss)
+            loss, _ = training_loss(model, schedule, feats, x0, s0, fut, feats["neigh"], scale, gen, config.loss)
             losses.append(float(loss) * len(x0))
     model.train()
     return float(np.sum(losses) / len(idx))

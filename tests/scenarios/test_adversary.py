@@ -16,7 +16,11 @@ from scenarios.adversary.dynamics import (
     unicycle_rollout,
     unicycle_rollout_np,
 )
-from scenarios.adversary.features import FUTURE_STEPS, actor_features
+from scenarios.adversary.features import (
+    FUTURE_STEPS,
+    actor_features,
+    constant_velocity_futures,
+)
 from scenarios.adversary.model import DEFAULT_CHECKPOINT, load_checkpoint
 from scenarios.adversary.planner import (
     AdversaryPlanner,
@@ -90,7 +94,7 @@ def test_unicycle_clips_controls_and_is_differentiable():
 def test_features_are_invariant_to_the_global_frame():
     # A road length that is no multiple of the 2 m chunk spacing: resampling is then robust to
     # the rounding of rotated coordinates.
-    sc = straight_road_scenario(num_steps=30, road_length_m=401.3, actors=(
+    sc = straight_road_scenario(num_steps=60, road_length_m=401.3, actors=(
         ActorSpec(x_m=10.0, lane=0, speed_mps=8.0), ActorSpec(x_m=60.0, lane=-1, speed_mps=6.0)))
     a = sc.actors
 
@@ -104,7 +108,8 @@ def test_features_are_invariant_to_the_global_frame():
         return actor_features(road, rot(a.xy[0, k]), a.yaw_rad[0, k] + yaw, rot(a.xy[0, k - 9:k + 1]),
                               a.yaw_rad[0, k - 9:k + 1] + yaw, np.ones(10, bool), 8.0, (4.6, 1.9),
                               rot(sc.ego.xy[k]), yaw, 10.0, rot(a.xy[1:, k]), a.yaw_rad[1:, k] + yaw,
-                              a.velocity_xy_mps[1:, k] @ np.array([[c, s], [-s, c]]), np.array([[4.6, 1.9]]))
+                              a.velocity_xy_mps[1:, k] @ np.array([[c, s], [-s, c]]), np.array([[4.6, 1.9]]),
+                              rot(sc.ego.xy[k + 1:k + 41]), rot(a.xy[1:, k + 1:k + 41]), a.valid[1:, k + 1:k + 41])
 
     f0, f1 = feats(np.zeros(2), 0.0), feats(np.array([-500.0, 1234.5]), 2.3)
     for key in ("hist", "scalars", "neigh"):
@@ -114,6 +119,20 @@ def test_features_are_invariant_to_the_global_frame():
     canon = lambda lanes: np.array(sorted(map(tuple, np.round(lanes.reshape(len(lanes), -1), 3))))
     np.testing.assert_allclose(canon(f0["lanes"]), canon(f1["lanes"]), atol=2e-3)
     assert f0["neigh"][0, -2] == 1.0  # slot 0 is the ego
+
+
+def test_constant_velocity_futures_match_a_constant_speed_log():
+    # Actors at constant speed along a straight lane: their logged futures are the forecast.
+    sc = straight_road_scenario(num_steps=60, actors=(ActorSpec(x_m=10.0, lane=0, speed_mps=8.0),
+                                                      ActorSpec(x_m=40.0, lane=-1, speed_mps=6.0)))
+    a, k = sc.actors, 10
+    f = actor_features(sc.map, a.xy[0, k], a.yaw_rad[0, k], a.xy[0, k - 9:k + 1], a.yaw_rad[0, k - 9:k + 1],
+                       np.ones(10, bool), 8.0, (4.6, 1.9), sc.ego.xy[k] + 200.0, 0.0, 10.0, a.xy[1:, k],
+                       a.yaw_rad[1:, k], a.velocity_xy_mps[1:, k], np.array([[4.6, 1.9]]),
+                       sc.ego.xy[k + 1:k + 41] + 200.0, a.xy[1:, k + 1:k + 41], a.valid[1:, k + 1:k + 41])
+    logged = torch.from_numpy(f["neigh"])
+    assert logged[0, -1] == 0.0 and logged[1, -1] == 1.0  # the ego is out of range; one neighbour
+    np.testing.assert_allclose(constant_velocity_futures(logged).numpy(), logged.numpy(), atol=1e-5)
 
 
 def test_training_is_deterministic_for_a_seed(tmp_path):
@@ -178,8 +197,11 @@ def test_guidance_lowers_its_cost(model):
             _, _, terms, _ = plan_local(model, cfg, inputs, torch.Generator().manual_seed(5), return_all=True)
         costs[guided] = terms["adversarial"]
     # The distance to the ego at the closest approach falls, for the batch and its best sample.
-    assert float(costs[True].mean()) < 0.5 * float(costs[False].mean())
-    assert float(costs[True].min()) < float(costs[False].min())
+    # Without a proposal the guidance works against a prior that keeps clear of the ego's
+    # future (the model sees it and was trained not to overlap its neighbours), so not every
+    # sample gets there; the best one does.
+    assert float(costs[True].mean()) < 0.75 * float(costs[False].mean())
+    assert float(costs[True].min()) < 0.2 * float(costs[False].min())
 
 
 @pytest.mark.parametrize("collision_type, actor", [("rear-end", 0), ("head-on", 1)])
@@ -200,6 +222,23 @@ def test_collision_type_sets_the_geometry(model, collision_type, actor):
         assert rel_yaw < 0.35 and ahead < 0.0  # from behind, same direction
     else:
         assert rel_yaw > math.pi / 2 and ahead > 0.0  # in front, against the ego
+
+
+def test_warm_start_revises_the_previous_plan(model):
+    sc = _follower_road()
+    ctx = prepare(sc, EngineConfig(start_step=10, max_steps=60))
+    state = adversarial_start(ctx, 0)
+    cfg = PlannerConfig(guided=False, num_samples=1, warm_start=0.05)
+    inputs = AdversaryPlanner(model, cfg).inputs(ctx, state, 0)
+    previous = np.zeros((FUTURE_STEPS, 2))
+    previous[:, 0] = -2.0  # braking, which a car following at the ego's speed would not sample
+    with torch_threads(1):
+        _, warm = plan_local(model, cfg, inputs, torch.Generator().manual_seed(0), previous)
+        _, cold = plan_local(model, dataclasses.replace(cfg, warm_start=0.0), inputs,
+                             torch.Generator().manual_seed(0), previous)
+    assert np.abs(warm - previous).mean() < 0.25 * np.abs(cold - previous).mean()
+    with pytest.raises(ConfigError, match="warm_start"):
+        PlannerConfig(warm_start=1.5)
 
 
 def test_sampling_is_deterministic_for_a_seed(model):
