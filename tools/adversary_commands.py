@@ -58,6 +58,8 @@ def adversary_evaluate(
     collision_type: str = typer.Option("any", help="rear-end | cut-in | head-on | any."),
     policy: str = typer.Option("expert", help="Reference ego: expert | idm | constant-velocity."),
     seed: int = typer.Option(0, help="Seed."),
+    reactive: bool = typer.Option(False, help="Other vehicles follow the IDM (they brake for the adversary) instead "
+                                              "of replaying their logs."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
     as_json: bool = typer.Option(False, "--json", help="Print the report's table as JSON to stdout."),
 ) -> None:
@@ -70,7 +72,7 @@ def adversary_evaluate(
 
     config = EvalConfig(dataroots=tuple(str(d) for d in dataroot), version=version, scenes=tuple(scenes),
                         checkpoint=str(checkpoint) if checkpoint else None, attempts_per_scene=attempts,
-                        collision_type=collision_type, policy=policy, seed=seed)
+                        collision_type=collision_type, policy=policy, seed=seed, reactive=reactive)
     report = evaluate_adversary(config, out, progress=progress)
     if as_json:
         print(json.dumps({"table": report["table"], "w1_guided_vs_unguided": report["w1_guided_vs_unguided"]}, indent=2))

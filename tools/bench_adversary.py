@@ -8,7 +8,9 @@
   from a conflict proposal noised to half the schedule, two gradient steps each). Target
   (DESIGN.md): <= 0.5 s with 50 steps.
 - Throughput: `splatsim generate` on the scene(s) with a local 2-worker Ray: kept scenarios
-  and work items per minute of wall time (Ray start-up excluded and reported apart).
+  and work items per minute of wall time (Ray start-up excluded and reported apart). Baseline
+  in the same run: the same generation in this process, one item after another (`workers=0`).
+- Sampling baseline in the same run: the 50-step setting against the shipped DDIM setting.
 """
 
 from __future__ import annotations
@@ -97,20 +99,26 @@ def measure_adversary(dataroot: Optional[Path] = None, scenes: tuple[str, ...] =
     result = {"sampling": sampling_times(scenario, model, repeats, {"ddpm_50_steps": (ddpm50, False), "shipped_ddim": (shipped, True)}),
               "checkpoint": str(checkpoint or "default"), "machine": machine_info()}
     result["sampling"]["target_s"] = 0.5
+    result["sampling"]["ddpm_50_over_shipped"] = (result["sampling"]["ddpm_50_steps"]["median_s"]
+                                                  / result["sampling"]["shipped_ddim"]["median_s"])
     if throughput:
         import ray
 
+        def generate(n_workers: int) -> tuple[dict, float]:
+            with tempfile.TemporaryDirectory() as tmp:
+                cfg = GenerateConfig(dataroots=(str(root),), out_dir=tmp, version=version, scenes=tuple(names),
+                                     per_scene=per_scene, workers=n_workers,
+                                     checkpoint=str(checkpoint) if checkpoint else None)
+                t1 = time.perf_counter()
+                summary = generate_scenarios(cfg, snapshot=None, progress=False, model=model)
+                return summary, time.perf_counter() - t1
+
+        in_process, in_process_wall = generate(0)
         t0 = time.perf_counter()
         ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
         startup = time.perf_counter() - t0
         try:
-            with tempfile.TemporaryDirectory() as tmp:
-                cfg = GenerateConfig(dataroots=(str(root),), out_dir=tmp, version=version, scenes=tuple(names),
-                                     per_scene=per_scene, workers=workers,
-                                     checkpoint=str(checkpoint) if checkpoint else None)
-                t1 = time.perf_counter()
-                summary = generate_scenarios(cfg, snapshot=None, progress=False, model=model)
-                wall = time.perf_counter() - t1
+            summary, wall = generate(workers)
         finally:
             ray.shutdown()
         result["generation"] = {
@@ -118,7 +126,10 @@ def measure_adversary(dataroot: Optional[Path] = None, scenes: tuple[str, ...] =
             "closed_loop_attempts": summary["closed_loop_attempts"], "wall_s": round(wall, 2),
             "ray_startup_s": round(startup, 2), "scenarios_per_minute": 60.0 * summary["items_kept"] / wall,
             "items_per_minute": 60.0 * summary["items_total"] / wall,
-            "closed_loop_episodes_per_minute": 60.0 * summary["closed_loop_attempts"] / wall}
+            "closed_loop_episodes_per_minute": 60.0 * summary["closed_loop_attempts"] / wall,
+            "baseline_in_process": {"wall_s": round(in_process_wall, 2), "kept": in_process["items_kept"],
+                                    "items_per_minute": 60.0 * in_process["items_total"] / in_process_wall},
+            "items_speedup_vs_in_process": (summary["items_total"] / wall) / (in_process["items_total"] / in_process_wall)}
     return result
 
 

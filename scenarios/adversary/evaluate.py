@@ -159,6 +159,7 @@ def evaluate_adversary(config: EvalConfig, out_dir: str | Path | None = None, pr
     gj, uj = np.concatenate(jerk["guided"]), np.concatenate(jerk["unguided"])
     report = {
         "scenes": per_scene, "policy": config.policy, "collision_type": config.collision_type,
+        "other_vehicles": "idm" if config.reactive else "replay",
         "checkpoint": str(config.checkpoint or "default"), "planner": dataclasses.asdict(config.planner),
         "realism": dataclasses.asdict(config.realism), "table": table,
         "w1_guided_vs_unguided": {"accel": float(wasserstein_distance(ga, ua)), "jerk": float(wasserstein_distance(gj, uj))},
@@ -182,7 +183,8 @@ def markdown_table(report: dict) -> str:
     t = report["table"]
     fmt = lambda v: "-" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
     lines = [f"Adversary evaluation on held-out scenes {', '.join(s['scene'] for s in report['scenes'])} "
-             f"(reference ego: {report['policy']}; collision type: {report['collision_type']})", "",
+             f"(reference ego: {report['policy']}; other vehicles: {report.get('other_vehicles', 'replay')}; "
+             f"collision type: {report['collision_type']})", "",
              "| behaviour | attempts | critical (collision or TTC < 1 s) | collision | off-road | non-ego collision "
              "| bounded accel/jerk | W1 accel vs log (m/s^2) | W1 jerk vs log (m/s^3) |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
