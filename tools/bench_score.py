@@ -41,10 +41,6 @@ def _cv_proposal(speed_mps: float, config: EPDMSConfig) -> tuple[np.ndarray, np.
     return np.stack([max(speed_mps, 0.0) * t, np.zeros_like(t)], -1), np.zeros_like(t)
 
 
-def _ttc_offsets(config: EPDMSConfig) -> np.ndarray:
-    return np.arange(0, int(round(config.ttc_horizon_s / config.dt_s)), config.ttc_stride_steps, dtype=np.int64)
-
-
 def compiled_checks(data: ScoringData, states: np.ndarray, act: tuple, config: EPDMSConfig) -> None:
     """Our NC and TTC kernels on a proposal's states (n, 6) against actors (time-major)."""
     act_xy, act_yaw, act_speed, act_valid = act
@@ -56,7 +52,7 @@ def compiled_checks(data: ScoringData, states: np.ndarray, act: tuple, config: E
                act_valid, data.actor_half_length, data.actor_half_width, data.actor_is_agent,
                config.collision_stopped_speed_mps, config.agent_behind_angle_rad, config.static_collision_score)
     _ttc_kernel(cx, cy, yaw, speed, rx, ry, data.half_length_m, data.half_width_m, flags, act_xy, act_yaw, act_valid,
-                data.actor_half_length, data.actor_half_width, _ttc_offsets(config), config.dt_s,
+                data.actor_half_length, data.actor_half_width, config.ttc_offsets_steps, config.dt_s,
                 config.ttc_stopped_speed_mps, config.agent_ahead_angle_rad, config.agent_behind_angle_rad)
 
 
@@ -81,7 +77,7 @@ def shapely_checks(data: ScoringData, states: np.ndarray, trees: list[shapely.ST
     hits = 0
     for t in range(len(states)):
         hits += len(trees[t].query(ego[t], predicate="intersects"))
-    offsets = _ttc_offsets(config)
+    offsets = config.ttc_offsets_steps
     velocity = states[:, 3:4] * np.stack([np.cos(states[:, 2]), np.sin(states[:, 2])], -1)
     for t in range(len(states) - int(offsets.max())):
         for f in offsets:

@@ -176,6 +176,11 @@ class EPDMSConfig:
     human_pose_interval_s: float = 0.1
 
     @property
+    def ttc_offsets_steps(self) -> np.ndarray:
+        """The TTC projection offsets in steps: 0, stride, 2 stride, ... below the horizon."""
+        return np.arange(0, int(round(self.ttc_horizon_s / self.dt_s)), self.ttc_stride_steps, dtype=np.int64)
+
+    @property
     def weights(self) -> dict[str, float]:
         return {"ep": self.progress_weight, "ttc": self.ttc_weight, "lk": self.lane_keeping_weight,
                 "hc": self.history_comfort_weight, "ec": self.extended_comfort_weight}
@@ -768,7 +773,7 @@ def evaluate_window(data: ScoringData, states: np.ndarray, act_xy: np.ndarray, a
     hc = ComfortResult(True, (), -1, ("", 0.0))
     hc_offset = 0
     if full:
-        offsets = np.arange(0, int(round(config.ttc_horizon_s / config.dt_s)), config.ttc_stride_steps, dtype=np.int64)
+        offsets = config.ttc_offsets_steps
         ttc, ttc_step, ttc_actor, ttc_off = _ttc_kernel(cx, cy, yaw, speed, rx, ry, data.half_length_m,
                                                         data.half_width_m, straddle_or_off | rear_inter, act_xy,
                                                         act_yaw, act_valid, data.actor_half_length,
