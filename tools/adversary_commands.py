@@ -29,6 +29,8 @@ def adversary_train(
     holdout: List[str] = typer.Option([], help="Held-out scene name (repeatable; overrides --val-fraction)."),
     seed: int = typer.Option(0, help="Seed: same data, seed and --threads give the same checkpoint bytes."),
     threads: int = typer.Option(2, help="Torch CPU threads."),
+    cache: Optional[Path] = typer.Option(None, help="Folder keeping each scene's extracted training windows, so a "
+                                                    "second run on the same logs skips the extraction."),
     progress: bool = typer.Option(True, help="Show progress bars."),
     as_json: bool = typer.Option(False, "--json", help="Print the training report as JSON to stdout."),
 ) -> None:
@@ -37,7 +39,7 @@ def adversary_train(
 
     config = TrainConfig(dataroots=tuple(str(d) for d in dataroot), version=version, val_fraction=val_fraction,
                          holdout_scenes=tuple(holdout), seed=seed, iterations=iterations, batch_size=batch_size,
-                         lr=lr, threads=threads)
+                         lr=lr, threads=threads, cache_dir=str(cache) if cache else None)
     _, report = train_adversary(config, out, progress=progress)
     brief = {k: v for k, v in report.items() if k not in ("history", "config")}
     if as_json:
@@ -60,6 +62,9 @@ def adversary_evaluate(
     seed: int = typer.Option(0, help="Seed."),
     reactive: bool = typer.Option(False, help="Other vehicles follow the IDM (they brake for the adversary) instead "
                                               "of replaying their logs."),
+    mode: List[str] = typer.Option(["unguided", "realism-guided", "guided"],
+                                   help="Sampled behaviour to run (repeatable): unguided | realism-guided | guided; "
+                                        "the actors' logs always run as the reference."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
     as_json: bool = typer.Option(False, "--json", help="Print the report's table as JSON to stdout."),
 ) -> None:
@@ -72,7 +77,8 @@ def adversary_evaluate(
 
     config = EvalConfig(dataroots=tuple(str(d) for d in dataroot), version=version, scenes=tuple(scenes),
                         checkpoint=str(checkpoint) if checkpoint else None, attempts_per_scene=attempts,
-                        collision_type=collision_type, policy=policy, seed=seed, reactive=reactive)
+                        collision_type=collision_type, policy=policy, seed=seed, reactive=reactive,
+                        modes=tuple(mode))
     report = evaluate_adversary(config, out, progress=progress)
     if as_json:
         print(json.dumps({"table": report["table"], "w1_guided_vs_unguided": report["w1_guided_vs_unguided"]}, indent=2))

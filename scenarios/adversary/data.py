@@ -9,13 +9,23 @@ finite differences alone would give impulsive accelerations that no driver produ
 
 Parked cars would dominate a log; windows in which the actor moves less than
 `min_motion_m` are kept only one in `static_keep_every`.
+
+The fit dominates the cost of preparing a training run (minutes for a few dozen scenes), so
+`cached_scene_samples` keeps each scene's windows in a cache folder, keyed by everything they
+depend on (the scene's tracks and map, the sample settings, the feature layout): a second run
+on the same logs, e.g. with other loss weights, starts training at once.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import io
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
+import shapely
 import torch
 
 from scenarios.adversary.dynamics import (
@@ -30,7 +40,11 @@ from scenarios.adversary.features import (
     actor_features,
     stack_features,
 )
+from sim.atomic import write_bytes_atomic
 from sim.scenario import ActorKind, Scenario
+
+# Bump when scene_samples or the features change what they compute for the same inputs.
+SAMPLES_FORMAT = 1
 
 
 @dataclass(frozen=True)
@@ -139,6 +153,39 @@ def scene_samples(scenario: Scenario, scene_id: str, config: SampleConfig = Samp
     controls, err = fit_controls(state0, local, local_yaw, config)
     return SampleSet(stack_features(feats), controls.astype(np.float32), state0.astype(np.float32),
                      local.astype(np.float32), np.full(n, scene_id), err)
+
+
+def scene_fingerprint(scenario: Scenario) -> str:
+    """sha256 of what a scene's windows are computed from: its tracks, the ego's and the map."""
+    h = hashlib.sha256()
+    a, e = scenario.actors, scenario.ego
+    for arr in (a.xy, a.yaw_rad, a.valid, a.velocity_xy_mps, a.size_wlh_m, a.kind, e.xy, e.yaw_rad, e.speed_mps):
+        h.update(np.ascontiguousarray(arr).tobytes())
+    seg = scenario.map.lanes.segments
+    h.update(np.ascontiguousarray(seg.start_xy).tobytes())
+    h.update(np.ascontiguousarray(seg.end_xy).tobytes())
+    h.update(shapely.to_wkb(scenario.map.drivable_area))
+    return h.hexdigest()
+
+
+def cached_scene_samples(scenario: Scenario, scene_id: str, config: SampleConfig, cache_dir: str | Path | None
+                         ) -> SampleSet:
+    """`scene_samples`, read from / written to cache_dir when one is given (see the module docstring)."""
+    if cache_dir is None:
+        return scene_samples(scenario, scene_id, config)
+    key = hashlib.sha256(json.dumps([SAMPLES_FORMAT, scene_id, asdict(config), FEATURE_KEYS, FUTURE_STEPS,
+                                     HIST_STEPS, scene_fingerprint(scenario)]).encode()).hexdigest()[:24]
+    path = Path(cache_dir) / f"{scene_id.replace('/', '__')}-{key}.npz"
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as z:
+            return SampleSet({k: z[f"feature_{k}"] for k in FEATURE_KEYS}, z["controls"], z["state0"],
+                             z["future_xy"], z["scene"], z["fit_error_m"])
+    out = scene_samples(scenario, scene_id, config)
+    buf = io.BytesIO()
+    np.savez(buf, controls=out.controls, state0=out.state0, future_xy=out.future_xy, scene=out.scene.astype(str),
+             fit_error_m=out.fit_error_m, **{f"feature_{k}": v for k, v in out.features.items()})
+    write_bytes_atomic(path, buf.getvalue())
+    return out
 
 
 def fit_controls(state0: np.ndarray, target_xy: np.ndarray, target_yaw: np.ndarray,

@@ -52,6 +52,7 @@ class EvalConfig:
     - collision_type: candidate filter ("any" pools the three types).
     - policy: the reference ego. seed. episode_steps: closed-loop length after the takeover.
     - reactive: other vehicles follow the IDM (they brake for the adversary) instead of replaying.
+    - modes: the sampled behaviours to run (of MODES[1:]); the log always runs.
     - planner: guided sampling settings (collision type and seed set per attempt).
     - realism, selection: thresholds and candidate filter.
     """
@@ -66,6 +67,7 @@ class EvalConfig:
     seed: int = 0
     episode_steps: int = 80
     reactive: bool = False
+    modes: tuple[str, ...] = MODES[1:]
     planner: PlannerConfig = field(default_factory=PlannerConfig)
     realism: RealismConfig = field(default_factory=RealismConfig)
     selection: SelectionConfig = field(default_factory=lambda: SelectionConfig(max_distance_m=45.0))
@@ -81,6 +83,7 @@ def _rates(outcomes: list) -> dict:
                                                       for o in outcomes])),
             "offroad_rate": f("off_road"), "nonego_collision_rate": f("nonego_collision"),
             "nonego_struck_from_behind_rate": f("nonego_struck_from_behind"),
+            "nonego_at_fault_rate": f("nonego_at_fault"),
             "bounded_kinematics_rate": f("bounded"),
             "median_min_ttc_s": float(np.median([min(o.min_ttc_s, 10.0) for o in outcomes]))}
 
@@ -97,6 +100,10 @@ def evaluate_adversary(config: EvalConfig, out_dir: str | Path | None = None, pr
         write_json_atomic,
     )
 
+    unknown = set(config.modes) - set(MODES[1:])
+    if unknown or not config.modes:
+        raise ConfigError(f"unknown evaluation mode(s) {sorted(unknown)}: choose among {list(MODES[1:])}")
+    modes = ("log",) + tuple(m for m in MODES[1:] if m in config.modes)
     model = model if model is not None else load_checkpoint(config.checkpoint)
     if not config.dataroots:
         raise ConfigError("no dataroot given: pass --dataroot DIR with the held-out scenes")
@@ -107,9 +114,9 @@ def evaluate_adversary(config: EvalConfig, out_dir: str | Path | None = None, pr
         raise ConfigError(f"none of the scenes {sorted(wanted)} is in {list(config.dataroots)}: pass --scenes or the "
                           "dataroots the model held out")
     t0 = time.perf_counter()
-    outcomes: dict[str, list] = {m: [] for m in MODES}
-    acc: dict[str, list] = {m: [] for m in MODES}
-    jerk: dict[str, list] = {m: [] for m in MODES}
+    outcomes: dict[str, list] = {m: [] for m in modes}
+    acc: dict[str, list] = {m: [] for m in modes}
+    jerk: dict[str, list] = {m: [] for m in modes}
     log_acc, log_jerk = [], []
     per_scene = []
     jobs = []
@@ -130,7 +137,7 @@ def evaluate_adversary(config: EvalConfig, out_dir: str | Path | None = None, pr
         ctx = prepare(sc, EngineConfig(start_step=cand.start_step, max_steps=config.episode_steps))
         ep_log = run_episode(ctx, make_policy(config.policy))
         results = {"log": adversary_outcome(sc, ep_log, cand.actor, config.realism)}
-        for mode in MODES[1:]:
+        for mode in modes[1:]:
             pcfg = dataclasses.replace(config.planner, collision_type=cand.collision_type, seed=seed,
                                        guided=(mode != "unguided"), adversarial=(mode == "guided"))
             if mode == "unguided":
@@ -142,11 +149,13 @@ def evaluate_adversary(config: EvalConfig, out_dir: str | Path | None = None, pr
             acc[mode].append(o.accel)
             jerk[mode].append(o.jerk)
         details.append({"scene": s.scene_id, "candidate": cand.to_dict(), "seed": seed,
-                        **{m: results[m].to_dict() for m in MODES}})
-        bar.set_postfix(guided_critical=f"{np.mean([o.critical for o in outcomes['guided']]):.2f}")
+                        **{m: results[m].to_dict() for m in modes}})
+        bar.set_postfix({f"{m} {k}": f"{np.mean([getattr(o, a) for o in outcomes[m]]):.2f}"
+                         for m, k, a in (("guided", "critical", "critical"), ("unguided", "non-ego", "nonego_collision"))
+                         if m in modes})
     la, lj = np.concatenate(log_acc), np.concatenate(log_jerk)
     table = {}
-    for mode in MODES:
+    for mode in modes:
         row = _rates(outcomes[mode])
         a = np.concatenate(acc[mode]) if acc[mode] else np.zeros(0)
         j = np.concatenate(jerk[mode]) if jerk[mode] else np.zeros(0)
@@ -155,14 +164,17 @@ def evaluate_adversary(config: EvalConfig, out_dir: str | Path | None = None, pr
         row["accel_p05_p50_p95"] = np.percentile(a, [5, 50, 95]).round(3).tolist() if len(a) else None
         row["jerk_p05_p50_p95"] = np.percentile(j, [5, 50, 95]).round(3).tolist() if len(j) else None
         table[mode] = row
-    ga, ua = np.concatenate(acc["guided"]), np.concatenate(acc["unguided"])
-    gj, uj = np.concatenate(jerk["guided"]), np.concatenate(jerk["unguided"])
+    w1_gu = None
+    if "guided" in modes and "unguided" in modes:
+        ga, ua = np.concatenate(acc["guided"]), np.concatenate(acc["unguided"])
+        gj, uj = np.concatenate(jerk["guided"]), np.concatenate(jerk["unguided"])
+        w1_gu = {"accel": float(wasserstein_distance(ga, ua)), "jerk": float(wasserstein_distance(gj, uj))}
     report = {
         "scenes": per_scene, "policy": config.policy, "collision_type": config.collision_type,
         "other_vehicles": "idm" if config.reactive else "replay",
         "checkpoint": str(config.checkpoint or "default"), "planner": dataclasses.asdict(config.planner),
         "realism": dataclasses.asdict(config.realism), "table": table,
-        "w1_guided_vs_unguided": {"accel": float(wasserstein_distance(ga, ua)), "jerk": float(wasserstein_distance(gj, uj))},
+        "w1_guided_vs_unguided": w1_gu,
         "log_reference": {"accel_samples": len(la), "jerk_samples": len(lj),
                           "accel_p05_p50_p95": np.percentile(la, [5, 50, 95]).round(3).tolist(),
                           "jerk_p05_p50_p95": np.percentile(lj, [5, 50, 95]).round(3).tolist()},
@@ -186,18 +198,19 @@ def markdown_table(report: dict) -> str:
              f"(reference ego: {report['policy']}; other vehicles: {report.get('other_vehicles', 'replay')}; "
              f"collision type: {report['collision_type']})", "",
              "| behaviour | attempts | critical (collision or TTC < 1 s) | collision | off-road | non-ego collision "
-             "| bounded accel/jerk | W1 accel vs log (m/s^2) | W1 jerk vs log (m/s^3) |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for mode in MODES:
+             "| non-ego collision, adversary at fault | bounded accel/jerk | W1 accel vs log (m/s^2) "
+             "| W1 jerk vs log (m/s^3) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for mode in (m for m in MODES if m in t):
         r = t[mode]
         lines.append(f"| {mode} | {r.get('attempts', 0)} | {fmt(r.get('critical_rate'))} | {fmt(r.get('collision_rate'))} "
                      f"| {fmt(r.get('offroad_rate'))} | {fmt(r.get('nonego_collision_rate'))} "
-                     f"| {fmt(r.get('bounded_kinematics_rate'))} | {fmt(r.get('w1_accel_vs_log'))} "
+                     f"| {fmt(r.get('nonego_at_fault_rate'))} | {fmt(r.get('bounded_kinematics_rate'))} | {fmt(r.get('w1_accel_vs_log'))} "
                      f"| {fmt(r.get('w1_jerk_vs_log'))} |")
     g = report["w1_guided_vs_unguided"]
     warm = report["planner"].get("warm_start", 0.0)
-    lines += ["", f"W1 guided vs unguided: accel {g['accel']:.3f} m/s^2, jerk {g['jerk']:.3f} m/s^3.",
-              "Unguided: one plain model sample per 0.5 s re-plan, no proposal and no guidance costs"
+    lines += [""] + ([f"W1 guided vs unguided: accel {g['accel']:.3f} m/s^2, jerk {g['jerk']:.3f} m/s^3."] if g else [])
+    lines += ["Unguided: one plain model sample per 0.5 s re-plan, no proposal and no guidance costs"
               + (f"; from the second plan on, warm-started from the previous plan noised to {warm:g} of the "
                  "schedule." if warm > 0 else ", each from pure noise."),
               "Targets: guided critical >= 0.60, off-road <= 0.05, non-ego collisions <= 0.02.", ""]

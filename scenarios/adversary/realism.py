@@ -8,7 +8,9 @@ and did it stay realistic.
   outside the drivable area (exact shapely distances).
 - nonego_collision: the adversary's box overlapped another actor's (not the ego's); which
   actor, its kind, and whether it struck the adversary from behind (replayed actors do not
-  brake for an adversary that left its log) are recorded.
+  brake for an adversary that left its log) are recorded. nonego_at_fault applies nuPlan's
+  at-fault rule with the adversary in the ego's place: a collision counts against it unless
+  it was struck from behind or was standing still (below STOPPED_SPEED_MPS).
 - accel / jerk: `kinematics` of its positions; bounded when |a| <= max_abs_accel_mps2 and
   |jerk| <= max_abs_jerk_mps3.
 Realism is judged from the start up to the first contact with the ego (after a crash the
@@ -32,6 +34,7 @@ from sim.scenario import DT_S, ActorKind, EgoParams, Scenario
 from sim.state import ActorState, EgoState
 
 SMOOTH_STEPS = 5
+STOPPED_SPEED_MPS = 0.05  # nuPlan's threshold for a stopped ego in its at-fault collision rule
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,7 @@ class Outcome:
     nonego_actor: int
     nonego_kind: str
     nonego_struck_from_behind: bool
+    nonego_at_fault: bool
     max_abs_accel_mps2: float
     max_abs_jerk_mps3: float
     bounded: bool
@@ -142,7 +146,7 @@ def adversary_outcome(scenario: Scenario, episode, row: int, config: RealismConf
     sd = signed_distance(scenario.map, adv_box[:end].reshape(-1, 2))
     max_off = float(max(0.0, -np.min(sd))) if len(sd) else 0.0
     others = np.flatnonzero(np.arange(size.shape[0]) != row)
-    nonego, hit_actor, hit_kind, from_behind = False, -1, "", False
+    nonego, hit_actor, hit_kind, from_behind, at_fault = False, -1, "", False, False
     if len(others):
         ob = box_corners_xy(episode.actor_xy[:end][:, others], episode.actor_yaw_rad[:end][:, others],
                             size[others, 1], size[others, 0])  # (end, N, 4, 2)
@@ -161,11 +165,12 @@ def adversary_outcome(scenario: Scenario, episode, row: int, config: RealismConf
                 rel = global_to_local_xy(episode.actor_xy[k, j][None], adv_xy[k], float(adv_yaw[k]))[0]
                 from_behind = bool(rel[0] < 0 and abs(rel[1]) < abs(rel[0])
                                    and episode.actor_speed_mps[k, j] > episode.actor_speed_mps[k, row])
+                at_fault = not from_behind and episode.actor_speed_mps[k, row] >= STOPPED_SPEED_MPS
     accel, jerk = kinematics(adv_xy[:end])
     max_a = float(np.max(np.abs(accel))) if len(accel) else 0.0
     max_j = float(np.max(np.abs(jerk))) if len(jerk) else 0.0
     bounded = max_a <= config.max_abs_accel_mps2 and max_j <= config.max_abs_jerk_mps3
     off = max_off > config.offroad_tolerance_m
     return Outcome(bool(first_contact >= 0), first_contact, min_ttc, bool(critical), critical_index, bool(off), max_off,
-                   nonego, hit_actor, hit_kind, from_behind, max_a, max_j, bool(bounded),
+                   nonego, hit_actor, hit_kind, from_behind, bool(at_fault), max_a, max_j, bool(bounded),
                    bool(not off and not nonego and bounded), accel, jerk)

@@ -29,7 +29,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from scenarios.adversary.data import SampleConfig, SampleSet, scene_samples
+from scenarios.adversary.data import SampleConfig, SampleSet, cached_scene_samples
 from scenarios.adversary.diffusion import CosineSchedule, LossWeights, training_loss
 from scenarios.adversary.features import FEATURE_KEYS, constant_velocity_futures
 from scenarios.adversary.model import (
@@ -57,6 +57,8 @@ class TrainConfig:
       constant-velocity forecasts (features.constant_velocity_futures): when planning, only
       replayed actors' futures are known, reactive ones are forecast that way.
     - threads: torch threads (results are reproducible for a given thread count).
+    - cache_dir: folder keeping each scene's extracted windows (data.cached_scene_samples);
+      None extracts them afresh.
     - model, samples, loss: sub-configs.
     """
 
@@ -72,6 +74,7 @@ class TrainConfig:
     eval_every: int = 100
     cv_future_share: float = 0.2
     threads: int = 2
+    cache_dir: str | None = None
     model: ModelConfig = field(default_factory=ModelConfig)
     samples: SampleConfig = field(default_factory=SampleConfig)
     loss: LossWeights = field(default_factory=LossWeights)
@@ -161,7 +164,7 @@ def train_adversary(config: TrainConfig, out_path: str | Path, progress: bool = 
         train_ids, held_ids = split_scenes(scenes, config.val_fraction, config.seed, config.holdout_scenes)
         sets = []
         for s in tqdm(scenes, desc="extracting windows", unit="scene", disable=not progress):
-            sets.append(scene_samples(s.scenario, s.scene_id, config.samples))
+            sets.append(cached_scene_samples(s.scenario, s.scene_id, config.samples, config.cache_dir))
         data = SampleSet.concat(sets)
         is_train = np.isin(data.scene, train_ids)
         train, val = data.subset(is_train), data.subset(~is_train)

@@ -31,9 +31,10 @@ from scenarios.adversary.planner import (
 from scenarios.adversary.realism import adversary_outcome
 from scenarios.generate import adversarial_start, run_adversary_episode
 from scenarios.synthetic import ActorSpec, straight_road_scenario
-from sim.engine import EngineConfig, prepare
+from sim.engine import EngineConfig, prepare, run_episode
 from sim.errors import ConfigError
 from sim.geometry import wrap_angle
+from sim.policies import make_policy
 
 
 @pytest.fixture(scope="module")
@@ -148,11 +149,14 @@ def test_training_is_deterministic_for_a_seed(tmp_path):
                       model=ModelConfig(hidden=32, blocks=1, context=32, enc=16),
                       samples=SampleConfig(fit_iterations=10, stride_steps=4))
     _, r1 = train_adversary(cfg, tmp_path / "a.pt", progress=False, scenes=scenes)
-    _, r2 = train_adversary(cfg, tmp_path / "b.pt", progress=False, scenes=scenes)
-    s1 = torch.load(tmp_path / "a.pt", weights_only=True)["state_dict"]
-    s2 = torch.load(tmp_path / "b.pt", weights_only=True)["state_dict"]
-    assert all(torch.equal(s1[k], s2[k]) for k in s1)
-    assert r1["history"] == r2["history"]
+    # The window cache changes nothing: once written (b), once read back (c).
+    cached = dataclasses.replace(cfg, cache_dir=str(tmp_path / "cache"))
+    _, r2 = train_adversary(cached, tmp_path / "b.pt", progress=False, scenes=scenes)
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == len(scenes)
+    _, r3 = train_adversary(cached, tmp_path / "c.pt", progress=False, scenes=scenes)
+    s1, s2, s3 = (torch.load(tmp_path / f"{n}.pt", weights_only=True)["state_dict"] for n in "abc")
+    assert all(torch.equal(s1[k], s2[k]) and torch.equal(s1[k], s3[k]) for k in s1)
+    assert r1["history"] == r2["history"] == r3["history"]
     assert len(r1["heldout_scenes"]) == 1 and r1["heldout_scenes"][0] not in r1["train_scenes"]  # split by scene
     assert (tmp_path / "a.loss.png").stat().st_size > 1000 and (tmp_path / "a.train.json").is_file()
     assert not list(tmp_path.glob(".*.tmp"))
@@ -239,6 +243,29 @@ def test_warm_start_revises_the_previous_plan(model):
     assert np.abs(warm - previous).mean() < 0.25 * np.abs(cold - previous).mean()
     with pytest.raises(ConfigError, match="warm_start"):
         PlannerConfig(warm_start=1.5)
+
+
+def test_nonego_collisions_follow_the_at_fault_rule():
+    # Actor 0 stands in the lane; actor 1 replays its log straight into it from behind.
+    sc = straight_road_scenario(num_steps=40, ego_lane=-2, ego_start_x_m=300.0,
+                                actors=(ActorSpec(x_m=60.0, lane=0), ActorSpec(x_m=30.0, lane=0, speed_mps=12.0)))
+    episode = run_episode(prepare(sc, EngineConfig(max_steps=39)), make_policy("expert"))
+    struck, striker = adversary_outcome(sc, episode, 0), adversary_outcome(sc, episode, 1)
+    assert struck.nonego_collision and struck.nonego_struck_from_behind and not struck.nonego_at_fault
+    assert striker.nonego_collision and striker.nonego_actor == 0 and striker.nonego_at_fault
+
+
+def test_evaluation_runs_only_the_requested_modes(demo_dataroot, model, tmp_path):
+    from scenarios.adversary.evaluate import EvalConfig, evaluate_adversary
+
+    cfg = EvalConfig(dataroots=(str(demo_dataroot),), scenes=("scene-demo-0002",), attempts_per_scene=1,
+                     episode_steps=20, modes=("unguided",))
+    report = evaluate_adversary(cfg, tmp_path, progress=False, model=model)
+    assert set(report["table"]) == {"log", "unguided"} and report["table"]["unguided"]["attempts"] == 1
+    assert 0.0 <= report["table"]["unguided"]["nonego_at_fault_rate"] <= report["table"]["unguided"]["nonego_collision_rate"]
+    assert "adversary at fault" in (tmp_path / "adversary_eval.md").read_text()
+    with pytest.raises(ConfigError, match="unknown evaluation mode"):
+        evaluate_adversary(dataclasses.replace(cfg, modes=("sideways",)), None, progress=False, model=model)
 
 
 def test_sampling_is_deterministic_for_a_seed(model):
