@@ -73,19 +73,36 @@ class EvalConfig:
     selection: SelectionConfig = field(default_factory=lambda: SelectionConfig(max_distance_m=45.0))
 
 
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval of a binomial rate (95 % for z = 1.96): unlike p +- z*se it stays
+    inside [0, 1] and is not empty at 0 of n, which is where the realism rates sit."""
+    if n == 0:
+        return 0.0, 1.0
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
+# Rates reported with their 95 % interval: (report key, Outcome field).
+RATES = (("critical_rate", "critical"), ("collision_rate", "contact"), ("offroad_rate", "off_road"),
+         ("nonego_collision_rate", "nonego_collision"), ("nonego_at_fault_rate", "nonego_at_fault"),
+         ("nonego_struck_from_behind_rate", "nonego_struck_from_behind"), ("bounded_kinematics_rate", "bounded"))
+
+
 def _rates(outcomes: list) -> dict:
     n = len(outcomes)
     if n == 0:
         return {"attempts": 0}
-    f = lambda key: float(np.mean([getattr(o, key) for o in outcomes]))
-    return {"attempts": n, "critical_rate": f("critical"), "collision_rate": f("contact"),
-            "ttc_below_threshold_rate": float(np.mean([o.min_ttc_s < np.inf and not o.contact and o.critical
-                                                      for o in outcomes])),
-            "offroad_rate": f("off_road"), "nonego_collision_rate": f("nonego_collision"),
-            "nonego_struck_from_behind_rate": f("nonego_struck_from_behind"),
-            "nonego_at_fault_rate": f("nonego_at_fault"),
-            "bounded_kinematics_rate": f("bounded"),
-            "median_min_ttc_s": float(np.median([min(o.min_ttc_s, 10.0) for o in outcomes]))}
+    out: dict = {"attempts": n}
+    for key, field_name in RATES:
+        k = int(sum(bool(getattr(o, field_name)) for o in outcomes))
+        out[key] = k / n
+        out[key.replace("_rate", "_ci95")] = list(wilson_interval(k, n))
+    out["ttc_below_threshold_rate"] = float(np.mean([o.min_ttc_s < np.inf and not o.contact and o.critical
+                                                     for o in outcomes]))
+    out["median_min_ttc_s"] = float(np.median([min(o.min_ttc_s, 10.0) for o in outcomes]))
+    return out
 
 
 def evaluate_adversary(config: EvalConfig, out_dir: str | Path | None = None, progress: bool = True,
@@ -194,6 +211,11 @@ def markdown_table(report: dict) -> str:
     """The report's table as Markdown."""
     t = report["table"]
     fmt = lambda v: "-" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
+
+    def rate(r: dict, key: str) -> str:
+        ci = r.get(key.replace("_rate", "_ci95"))
+        return fmt(r.get(key)) + (f" ({ci[0]:.3f}-{ci[1]:.3f})" if ci else "")
+
     lines = [f"Adversary evaluation on held-out scenes {', '.join(s['scene'] for s in report['scenes'])} "
              f"(reference ego: {report['policy']}; other vehicles: {report.get('other_vehicles', 'replay')}; "
              f"collision type: {report['collision_type']})", "",
@@ -203,16 +225,17 @@ def markdown_table(report: dict) -> str:
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for mode in (m for m in MODES if m in t):
         r = t[mode]
-        lines.append(f"| {mode} | {r.get('attempts', 0)} | {fmt(r.get('critical_rate'))} | {fmt(r.get('collision_rate'))} "
-                     f"| {fmt(r.get('offroad_rate'))} | {fmt(r.get('nonego_collision_rate'))} "
-                     f"| {fmt(r.get('nonego_at_fault_rate'))} | {fmt(r.get('bounded_kinematics_rate'))} | {fmt(r.get('w1_accel_vs_log'))} "
-                     f"| {fmt(r.get('w1_jerk_vs_log'))} |")
+        lines.append(f"| {mode} | {r.get('attempts', 0)} | {rate(r, 'critical_rate')} | {fmt(r.get('collision_rate'))} "
+                     f"| {rate(r, 'offroad_rate')} | {rate(r, 'nonego_collision_rate')} "
+                     f"| {rate(r, 'nonego_at_fault_rate')} | {fmt(r.get('bounded_kinematics_rate'))} "
+                     f"| {fmt(r.get('w1_accel_vs_log'))} | {fmt(r.get('w1_jerk_vs_log'))} |")
     g = report["w1_guided_vs_unguided"]
     warm = report["planner"].get("warm_start", 0.0)
     lines += [""] + ([f"W1 guided vs unguided: accel {g['accel']:.3f} m/s^2, jerk {g['jerk']:.3f} m/s^3."] if g else [])
     lines += ["Unguided: one plain model sample per 0.5 s re-plan, no proposal and no guidance costs"
               + (f"; from the second plan on, warm-started from the previous plan noised to {warm:g} of the "
                  "schedule." if warm > 0 else ", each from pure noise."),
+              "Rates in brackets: Wilson 95 % intervals over the attempts.",
               "Targets: guided critical >= 0.60, off-road <= 0.05, non-ego collisions <= 0.02.", ""]
     return "\n".join(lines)
 
