@@ -50,7 +50,9 @@ class GuidanceWeights:
     - offroad, collision, lane, smooth: the realism terms.
     - softmin_temperature_m: temperature of the soft minimum over time.
     - offroad_margin_m: corners should stay this far inside the drivable area.
-    - collision_margin_m: extra clearance kept from other actors.
+    - collision_margin_m: extra clearance kept from other actors (between covering discs). With
+      0.1 m, adversaries heading for a head-on conflict skimmed past oncoming traffic into
+      places where every later plan collides; 0.5 m keeps them out of those.
     - lane_tolerance_m: distance from a centerline that costs nothing.
     """
 
@@ -63,7 +65,7 @@ class GuidanceWeights:
     smooth: float = 1.0
     softmin_temperature_m: float = 1.0
     offroad_margin_m: float = 0.3
-    collision_margin_m: float = 0.1
+    collision_margin_m: float = 0.5
     lane_tolerance_m: float = 1.0
 
 
