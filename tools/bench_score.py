@@ -30,8 +30,9 @@ import typer
 from sim.engine import prepare
 from sim.errors import ConfigError
 from sim.geometry import box_corners_xy
-from sim.scoring.epdms import (EPDMSConfig, ScoringData, _nc_kernel, _ttc_kernel, actors_window, ego_points,
-                               frame_baseline, human_proposal, scorable_frames, score_proposal, scoring_data)
+from sim.scoring.epdms import (EPDMSConfig, ScoringData, actors_window, ego_points, frame_baseline, human_proposal,
+                               no_collision_term, scorable_frames, score_proposal, scoring_data,
+                               time_to_collision_term)
 from tools.machine import machine_info
 from tools.scenario_args import load_scenario_from_args
 
@@ -45,15 +46,9 @@ def compiled_checks(data: ScoringData, states: np.ndarray, act: tuple, config: E
     """Our NC and TTC kernels on a proposal's states (n, 6) against actors (time-major)."""
     act_xy, act_yaw, act_speed, act_valid = act
     pts = ego_points(states, data)
-    cx, cy = pts[:, 4, 0].copy(), pts[:, 4, 1].copy()
-    rx, ry, yaw, speed = (states[:, i].copy() for i in range(4))
     flags = np.zeros(len(states), bool)
-    _nc_kernel(cx, cy, yaw, speed, rx, ry, data.half_length_m, data.half_width_m, flags, act_xy, act_yaw, act_speed,
-               act_valid, data.actor_half_length, data.actor_half_width, data.actor_is_agent,
-               config.collision_stopped_speed_mps, config.agent_behind_angle_rad, config.static_collision_score)
-    _ttc_kernel(cx, cy, yaw, speed, rx, ry, data.half_length_m, data.half_width_m, flags, act_xy, act_yaw, act_valid,
-                data.actor_half_length, data.actor_half_width, config.ttc_offsets_steps, config.dt_s,
-                config.ttc_stopped_speed_mps, config.agent_ahead_angle_rad, config.agent_behind_angle_rad)
+    no_collision_term(states, pts, data, act_xy, act_yaw, act_speed, act_valid, flags, config)
+    time_to_collision_term(states, pts, data, act_xy, act_yaw, act_valid, flags, config)
 
 
 def actor_trees(data: ScoringData, act: tuple) -> list[shapely.STRtree]:

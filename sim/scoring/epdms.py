@@ -726,6 +726,38 @@ def ego_points(states: np.ndarray, data: ScoringData) -> np.ndarray:
     return pts
 
 
+def _kernel_ego(states: np.ndarray, pts: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The contiguous per-state arrays the compiled checks take: box centre x, y, yaw, speed,
+    rear axle x, y."""
+    return (pts[:, 4, 0].copy(), pts[:, 4, 1].copy(), states[:, 2].copy(), states[:, 3].copy(),
+            states[:, 0].copy(), states[:, 1].copy())
+
+
+def no_collision_term(states: np.ndarray, pts: np.ndarray, data: ScoringData, act_xy: np.ndarray,
+                      act_yaw: np.ndarray, act_speed: np.ndarray, act_valid: np.ndarray,
+                      straddle_or_off: np.ndarray, config: EPDMSConfig = EPDMSConfig()) -> tuple:
+    """NAVSIM's NC of ego states (n, 6) with their `ego_points` pts against actors (time-major,
+    as in `evaluate_window`): (score, step, actor, collision type). straddle_or_off (n,) marks
+    states in several lanes or off the road, where a lateral contact is the ego's fault."""
+    cx, cy, yaw, speed, rx, ry = _kernel_ego(states, pts)
+    return _nc_kernel(cx, cy, yaw, speed, rx, ry, data.half_length_m, data.half_width_m, straddle_or_off, act_xy,
+                      act_yaw, act_speed, act_valid, data.actor_half_length, data.actor_half_width,
+                      data.actor_is_agent, config.collision_stopped_speed_mps, config.agent_behind_angle_rad,
+                      config.static_collision_score)
+
+
+def time_to_collision_term(states: np.ndarray, pts: np.ndarray, data: ScoringData, act_xy: np.ndarray,
+                           act_yaw: np.ndarray, act_valid: np.ndarray, area_flag: np.ndarray,
+                           config: EPDMSConfig = EPDMSConfig()) -> tuple:
+    """NAVSIM's TTC of ego states (n, 6) (see `no_collision_term`): (score, step, actor, projection
+    offset in steps). area_flag (n,) marks states where actors behind count too."""
+    cx, cy, yaw, speed, rx, ry = _kernel_ego(states, pts)
+    return _ttc_kernel(cx, cy, yaw, speed, rx, ry, data.half_length_m, data.half_width_m, area_flag, act_xy, act_yaw,
+                       act_valid, data.actor_half_length, data.actor_half_width, config.ttc_offsets_steps,
+                       config.dt_s, config.ttc_stopped_speed_mps, config.agent_ahead_angle_rad,
+                       config.agent_behind_angle_rad)
+
+
 def evaluate_window(data: ScoringData, states: np.ndarray, act_xy: np.ndarray, act_yaw: np.ndarray,
                     act_speed: np.ndarray, act_valid: np.ndarray, route_s_hint_m: float,
                     config: EPDMSConfig = EPDMSConfig(), history: Kinematics | None = None,
@@ -739,9 +771,6 @@ def evaluate_window(data: ScoringData, states: np.ndarray, act_xy: np.ndarray, a
     n = len(states)
     pts = ego_points(states, data)
     cx, cy = pts[:, 4, 0].copy(), pts[:, 4, 1].copy()
-    rx, ry = states[:, 0].copy(), states[:, 1].copy()
-    yaw = states[:, 2].copy()
-    speed = states[:, 3].copy()
 
     corners = pts[:, :4].reshape(-1, 2)
     on_road = shapely.intersects_xy(data.drivable, corners[:, 0], corners[:, 1]).reshape(n, 4).all(axis=1)
@@ -757,11 +786,8 @@ def evaluate_window(data: ScoringData, states: np.ndarray, act_xy: np.ndarray, a
     if len(data.seg_lane) == 0:
         route_ok[:] = True  # a map without lanes cannot tell the driving direction
     straddle_or_off = multi | off_road
-    nc, nc_step, nc_actor, nc_type = _nc_kernel(cx, cy, yaw, speed, rx, ry, data.half_length_m, data.half_width_m,
-                                                straddle_or_off, act_xy, act_yaw, act_speed, act_valid,
-                                                data.actor_half_length, data.actor_half_width, data.actor_is_agent,
-                                                config.collision_stopped_speed_mps, config.agent_behind_angle_rad,
-                                                config.static_collision_score)
+    nc, nc_step, nc_actor, nc_type = no_collision_term(states, pts, data, act_xy, act_yaw, act_speed, act_valid,
+                                                       straddle_or_off, config)
     dac = 0.0 if off_road.any() else 1.0
     off_step = int(np.argmax(off_road)) if off_road.any() else -1
     ddc, oncoming_m, oncoming_step = driving_direction_compliance(cx, cy, ~route_ok, config)
@@ -773,13 +799,8 @@ def evaluate_window(data: ScoringData, states: np.ndarray, act_xy: np.ndarray, a
     hc = ComfortResult(True, (), -1, ("", 0.0))
     hc_offset = 0
     if full:
-        offsets = config.ttc_offsets_steps
-        ttc, ttc_step, ttc_actor, ttc_off = _ttc_kernel(cx, cy, yaw, speed, rx, ry, data.half_length_m,
-                                                        data.half_width_m, straddle_or_off | rear_inter, act_xy,
-                                                        act_yaw, act_valid, data.actor_half_length,
-                                                        data.actor_half_width, offsets, config.dt_s,
-                                                        config.ttc_stopped_speed_mps, config.agent_ahead_angle_rad,
-                                                        config.agent_behind_angle_rad)
+        ttc, ttc_step, ttc_actor, ttc_off = time_to_collision_term(states, pts, data, act_xy, act_yaw, act_valid,
+                                                                   straddle_or_off | rear_inter, config)
         lk, lk_step, dev_max = lane_keeping(np.abs(route_lat), center_inter, config)
         if with_history_comfort:
             kin = concat_kinematics(history, kinematics_from_states(states, data.wheelbase_m))
