@@ -232,12 +232,26 @@ def markdown_table(report: dict) -> str:
     g = report["w1_guided_vs_unguided"]
     warm = report["planner"].get("warm_start", 0.0)
     lines += [""] + ([f"W1 guided vs unguided: accel {g['accel']:.3f} m/s^2, jerk {g['jerk']:.3f} m/s^3."] if g else [])
+    by_type = critical_by_type(report, "guided")
+    if by_type:
+        lines.append("Guided, critical by collision type: "
+                     + ", ".join(f"{k} {c}/{n}" for k, (c, n) in by_type.items()) + ".")
     lines += ["Unguided: one plain model sample per 0.5 s re-plan, no proposal and no guidance costs"
               + (f"; from the second plan on, warm-started from the previous plan noised to {warm:g} of the "
                  "schedule." if warm > 0 else ", each from pure noise."),
               "Rates in brackets: Wilson 95 % intervals over the attempts.",
               "Targets: guided critical >= 0.60, off-road <= 0.05, non-ego collisions <= 0.02.", ""]
     return "\n".join(lines)
+
+
+def critical_by_type(report: dict, mode: str) -> dict[str, tuple[int, int]]:
+    """{collision type: (critical attempts, attempts)} of one behaviour, from a report's attempts."""
+    out: dict[str, tuple[int, int]] = {}
+    for a in report.get("attempts", []):
+        if mode in a:
+            c, n = out.get(a["candidate"]["collision_type"], (0, 0))
+            out[a["candidate"]["collision_type"]] = (c + int(a[mode]["critical"]), n + 1)
+    return dict(sorted(out.items()))
 
 
 def report_json(report: dict) -> str:

@@ -272,7 +272,7 @@ def test_nonego_collisions_follow_the_at_fault_rule():
 
 
 def test_evaluation_runs_only_the_requested_modes(demo_dataroot, model, tmp_path):
-    from scenarios.adversary.evaluate import EvalConfig, evaluate_adversary
+    from scenarios.adversary.evaluate import EvalConfig, critical_by_type, evaluate_adversary
 
     cfg = EvalConfig(dataroots=(str(demo_dataroot),), scenes=("scene-demo-0002",), attempts_per_scene=1,
                      episode_steps=20, modes=("unguided",))
@@ -282,6 +282,8 @@ def test_evaluation_runs_only_the_requested_modes(demo_dataroot, model, tmp_path
     lo, hi = report["table"]["unguided"]["nonego_collision_ci95"]
     assert 0.0 <= lo <= report["table"]["unguided"]["nonego_collision_rate"] <= hi <= 1.0
     assert "adversary at fault" in (tmp_path / "adversary_eval.md").read_text()
+    assert critical_by_type(report, "guided") == {}
+    assert sum(n for _, n in critical_by_type(report, "unguided").values()) == 1
     with pytest.raises(ConfigError, match="unknown evaluation mode"):
         evaluate_adversary(dataclasses.replace(cfg, modes=("sideways",)), None, progress=False, model=model)
 
