@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -34,16 +35,22 @@ from scenarios.adversary.dynamics import (
     unicycle_rollout,
 )
 from scenarios.adversary.features import (
+    CHUNK_POINTS,
     FEATURE_KEYS,
     FUTURE_STEPS,
     HIST_STEPS,
+    NEIGH_DIM,
+    NUM_LANE_CHUNKS,
+    NUM_NEIGHBOURS,
+    NUM_ROAD_PROBES,
     actor_features,
     stack_features,
 )
 from sim.atomic import write_bytes_atomic
 from sim.scenario import ActorKind, Scenario
 
-# Bump when scene_samples or the features change what they compute for the same inputs.
+# Bump when scene_samples or the features change what they compute for the same inputs and
+# the same layout (the layout constants are part of the cache key already).
 SAMPLES_FORMAT = 1
 
 
@@ -173,13 +180,18 @@ def cached_scene_samples(scenario: Scenario, scene_id: str, config: SampleConfig
     """`scene_samples`, read from / written to cache_dir when one is given (see the module docstring)."""
     if cache_dir is None:
         return scene_samples(scenario, scene_id, config)
-    key = hashlib.sha256(json.dumps([SAMPLES_FORMAT, scene_id, asdict(config), FEATURE_KEYS, FUTURE_STEPS,
-                                     HIST_STEPS, scene_fingerprint(scenario)]).encode()).hexdigest()[:24]
+    layout = [FEATURE_KEYS, FUTURE_STEPS, HIST_STEPS, NEIGH_DIM, NUM_NEIGHBOURS, NUM_LANE_CHUNKS, CHUNK_POINTS,
+              NUM_ROAD_PROBES]
+    key = hashlib.sha256(json.dumps([SAMPLES_FORMAT, scene_id, asdict(config), layout,
+                                     scene_fingerprint(scenario)]).encode()).hexdigest()[:24]
     path = Path(cache_dir) / f"{scene_id.replace('/', '__')}-{key}.npz"
     if path.is_file():
-        with np.load(path, allow_pickle=False) as z:
-            return SampleSet({k: z[f"feature_{k}"] for k in FEATURE_KEYS}, z["controls"], z["state0"],
-                             z["future_xy"], z["scene"], z["fit_error_m"])
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return SampleSet({k: z[f"feature_{k}"] for k in FEATURE_KEYS}, z["controls"], z["state0"],
+                                 z["future_xy"], z["scene"], z["fit_error_m"])
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+            pass  # unreadable (e.g. copied in truncated): extract afresh and replace it
     out = scene_samples(scenario, scene_id, config)
     buf = io.BytesIO()
     np.savez(buf, controls=out.controls, state0=out.state0, future_xy=out.future_xy, scene=out.scene.astype(str),

@@ -119,7 +119,8 @@ def evaluate_adversary(config: EvalConfig, out_dir: str | Path | None = None, pr
 
     unknown = set(config.modes) - set(MODES[1:])
     if unknown or not config.modes:
-        raise ConfigError(f"unknown evaluation mode(s) {sorted(unknown)}: choose among {list(MODES[1:])}")
+        what = f"unknown evaluation mode(s) {sorted(unknown)}" if unknown else "no evaluation mode given"
+        raise ConfigError(f"{what}: choose among {list(MODES[1:])} (--mode, repeatable)")
     modes = ("log",) + tuple(m for m in MODES[1:] if m in config.modes)
     model = model if model is not None else load_checkpoint(config.checkpoint)
     if not config.dataroots:

@@ -170,8 +170,13 @@ def test_training_is_deterministic_for_a_seed(tmp_path):
     _, r2 = train_adversary(cached, tmp_path / "b.pt", progress=False, scenes=scenes)
     assert len(list((tmp_path / "cache").glob("*.npz"))) == len(scenes)
     _, r3 = train_adversary(cached, tmp_path / "c.pt", progress=False, scenes=scenes)
-    s1, s2, s3 = (torch.load(tmp_path / f"{n}.pt", weights_only=True)["state_dict"] for n in "abc")
-    assert all(torch.equal(s1[k], s2[k]) and torch.equal(s1[k], s3[k]) for k in s1)
+    # An unreadable cache file is extracted afresh and replaced.
+    broken = sorted((tmp_path / "cache").glob("*.npz"))[0]
+    broken.write_bytes(broken.read_bytes()[:100])
+    train_adversary(cached, tmp_path / "d.pt", progress=False, scenes=scenes)
+    assert broken.stat().st_size > 100
+    s1, s2, s3, s4 = (torch.load(tmp_path / f"{n}.pt", weights_only=True)["state_dict"] for n in "abcd")
+    assert all(torch.equal(s1[k], s2[k]) and torch.equal(s1[k], s3[k]) and torch.equal(s1[k], s4[k]) for k in s1)
     assert r1["history"] == r2["history"] == r3["history"]
     assert len(r1["heldout_scenes"]) == 1 and r1["heldout_scenes"][0] not in r1["train_scenes"]  # split by scene
     assert (tmp_path / "a.loss.png").stat().st_size > 1000 and (tmp_path / "a.train.json").is_file()
