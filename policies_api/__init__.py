@@ -6,7 +6,7 @@ Importing the package registers the Gymnasium environment `splatsim/ClosedLoop-v
 - `RemoteSimulator` (client.py): drive a `splatsim serve` server from Python.
 - `SimulatorServer`, `ServerConfig`, `ScenarioCatalog` (server.py, session.py): host sessions.
 - `serve_policy` (policy_server.py): turn a Python callable into a DrivingPolicy server.
-- `RemotePolicy` (remote_policy.py): a `sim.observation.Policy` that calls a DrivingPolicy server.
+- `RemotePolicy` (remote_policy.py): a `sim.types.observation.Policy` that calls a DrivingPolicy server.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@
                 break
 
 Targets: "HOST:PORT" (TCP) or "unix:PATH" / "unix:///abs/path" (Unix socket). Observations are
-`RemoteObservation`s, i.e. `sim.observation.Observation`s (any in-process policy that does not
+`RemoteObservation`s, i.e. `sim.types.observation.Observation`s (any in-process policy that does not
 need the privileged scenario/state can plan on them), with the images decoded to numpy.
 """
 
@@ -33,7 +33,7 @@ from proto.splatsim.v1 import messages_pb2 as pb
 from proto.splatsim.v1 import simulator_pb2 as spb
 from proto.splatsim.v1 import simulator_pb2_grpc as spb_grpc
 from sim.errors import SplatsimError
-from sim.state import Action, ControlAction, TrajectoryAction
+from sim.types.state import Action, ControlAction, TrajectoryAction
 
 METADATA = ((CONTRACT_METADATA_KEY, str(CONTRACT_VERSION)),)
 _END_REASON_NAMES = {spb.END_REASON_ROUTE_COMPLETE: "route_complete", spb.END_REASON_SCENARIO_END: "scenario_end",

@@ -20,10 +20,10 @@ import numpy as np
 from proto.splatsim.v1 import messages_pb2 as pb
 from sim.errors import ActionError, SplatsimError
 from sim.geometry import wrap_angle
-from sim.observation import CameraImages, Observation
-from sim.scenario import DT_S, STEP_US, ActorKind, DrivingCommand, Scenario
-from sim.state import Action, ControlAction, EgoState, TrajectoryAction, WorldState
-from sim.tracker import validate_trajectory
+from sim.types.observation import CameraImages, Observation
+from sim.types.scenario import DT_S, STEP_US, ActorKind, DrivingCommand, Scenario
+from sim.types.state import Action, ControlAction, EgoState, TrajectoryAction, WorldState
+from sim.dynamics.tracker import validate_trajectory
 
 MAX_TRAJECTORY_POINTS = 400  # 40 s at 0.1 s: any longer plan is a client bug
 MAX_ABS_ACCEL_MPS2 = 50.0
@@ -463,7 +463,7 @@ def ground_truth_into_proto(gt: GroundTruth, out: pb.GroundTruth) -> None:
 
 
 def observation_from_proto(msg: pb.Observation, wire: "WireImages | None" = None) -> RemoteObservation:
-    """A message as a RemoteObservation (an `sim.observation.Observation`); MessageError when malformed."""
+    """A message as a RemoteObservation (an `sim.types.observation.Observation`); MessageError when malformed."""
     if not msg.HasField("ego"):
         raise MessageError("observation has no ego status; set Observation.ego")
     ego = ego_from_proto(msg.ego)

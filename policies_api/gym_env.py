@@ -35,7 +35,7 @@ from gymnasium import spaces
 
 from policies_api.client import RemoteSimulator, StepResult
 from policies_api.convert import trajectory_from_poses
-from sim.observation import Observation
+from sim.types.observation import Observation
 
 PLAN_POSES = 8
 PLAN_DT_S = 0.5

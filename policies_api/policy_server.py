@@ -2,7 +2,7 @@
 
     from policies_api import serve_policy
 
-    def plan(obs):                       # a sim.observation.Observation (a RemoteObservation)
+    def plan(obs):                       # a sim.types.observation.Observation (a RemoteObservation)
         return my_poses_8x3              # TrajectoryAction | ControlAction | (K, 3) poses at 0.5 s
 
     server = serve_policy(plan, port=50052)   # then: splatsim run --policy grpc://127.0.0.1:50052 ...
@@ -35,7 +35,7 @@ from policies_api.session import FailedPrecondition, InvalidArgument, ServiceErr
 from proto.splatsim.v1 import driving_policy_pb2 as dpb
 from proto.splatsim.v1 import driving_policy_pb2_grpc as dpb_grpc
 from sim.errors import ConfigError
-from sim.state import ControlAction, TrajectoryAction
+from sim.types.state import ControlAction, TrajectoryAction
 
 log = logging.getLogger("splatsim.policy_server")
 

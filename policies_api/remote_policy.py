@@ -1,4 +1,4 @@
-"""A `sim.observation.Policy` that asks a DrivingPolicy server for each plan.
+"""A `sim.types.observation.Policy` that asks a DrivingPolicy server for each plan.
 
     from policies_api.remote_policy import RemotePolicy
     policy = RemotePolicy("grpc://127.0.0.1:50052")      # or "unix:///tmp/stack.sock"
@@ -25,9 +25,9 @@ from policies_api.server import DEFAULT_MAX_MESSAGE_BYTES, channel_options
 from proto.splatsim.v1 import driving_policy_pb2 as dpb
 from proto.splatsim.v1 import driving_policy_pb2_grpc as dpb_grpc
 from sim.errors import ActionError
-from sim.observation import Observation
-from sim.scenario import STEP_US, Scenario
-from sim.state import Action
+from sim.types.observation import Observation
+from sim.types.scenario import STEP_US, Scenario
+from sim.types.state import Action
 
 
 def is_remote_policy_name(name: str) -> bool:

@@ -37,7 +37,7 @@ from proto.splatsim.v1 import messages_pb2 as pb
 from proto.splatsim.v1 import simulator_pb2 as spb
 from proto.splatsim.v1 import simulator_pb2_grpc as spb_grpc
 from sim.errors import ActionError, ConfigError, DatasetError, SceneFileError, ScenarioFileError, SplatsimError
-from sim.scenario import STEP_US
+from sim.types.scenario import STEP_US
 
 log = logging.getLogger("splatsim.server")
 

@@ -30,14 +30,14 @@ from proto.splatsim.v1 import simulator_pb2 as spb
 from sim.engine import EngineConfig, EpisodeRecorder, SimContext, StepChecks, prepare
 from sim.errors import ConfigError, SplatsimError
 from sim.metrics import TTC_REPORT_CAP_S, episode_metrics
-from sim.observation import Renderer
-from sim.scenario import Scenario
-from sim.state import Action, WorldState
+from sim.types.observation import Renderer
+from sim.types.scenario import Scenario
+from sim.types.state import Action, WorldState
 
 log = logging.getLogger("splatsim.server")
 
 RendererFactory = Callable[[Scenario, list[str], int, int], Renderer]
-"""renderer_factory(scenario, camera_names, width, height) -> a `sim.observation.Renderer` whose
+"""renderer_factory(scenario, camera_names, width, height) -> a `sim.types.observation.Renderer` whose
 `render(scenario, state)` returns CameraImages of those cameras (in that order) at width x height."""
 
 

@@ -13,7 +13,7 @@ Modules, bottom up:
 - `cpu_rasterizer` (numba), `gsplat_backend` (CUDA), `torch_reference` (dense baseline);
   `backends.render_rig` picks one: `render_rig(scene, actor_placement, viewmats, Ks, width,
   height, backend="auto") -> RenderOutput(rgb, depth, alpha)`.
-- `renderer.GaussianRenderer`: the closed loop's `sim.observation.Renderer`.
+- `renderer.GaussianRenderer`: the closed loop's `sim.types.observation.Renderer`.
 - `proxy_depth`: pyrender depth / semantic / instance channels of proxy meshes.
 - `video`: per-camera and tiled rig mp4s.
 

@@ -31,7 +31,7 @@ from render.ply import load_ply_with_extras, save_ply
 from sim.atomic import write_bytes_atomic
 from sim.errors import SceneFileError
 from sim.geometry import pose_from_xy_yaw, quaternion_from_rotation_matrix
-from sim.scenario import ActorKind, ActorTracks
+from sim.types.scenario import ActorKind, ActorTracks
 
 ASSET_FORMAT = "splatsim-actor-assets"
 ASSET_FORMAT_VERSION = 1

@@ -19,8 +19,8 @@ from matplotlib.collections import LineCollection, PolyCollection  # noqa: E402
 from sim.atomic import atomic_path  # noqa: E402
 from sim.engine import Episode  # noqa: E402
 from sim.geometry import box_corners_xy  # noqa: E402
-from sim.scenario import ActorKind, Scenario  # noqa: E402
-from sim.state import ActorMode  # noqa: E402
+from sim.types.scenario import ActorKind, Scenario  # noqa: E402
+from sim.types.state import ActorMode  # noqa: E402
 
 KIND_COLORS = {ActorKind.VEHICLE: "#4c78a8", ActorKind.PEDESTRIAN: "#f58518", ActorKind.CYCLIST: "#54a24b",
                ActorKind.STATIC: "#9d755d"}

@@ -33,7 +33,7 @@ from shapely.ops import nearest_points
 from render import primitives as prim
 from render.gaussians import GaussianScene
 from sim.geometry import polyline_arclength, resample_polyline, rotation_matrix_from_quaternion
-from sim.roadmap import LaneGraph, RoadMap
+from sim.types.roadmap import LaneGraph, RoadMap
 
 ASPHALT = np.array([0.25, 0.25, 0.26])
 SIDEWALK = np.array([0.60, 0.59, 0.56])

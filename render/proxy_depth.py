@@ -29,7 +29,7 @@ from shapely.geometry import MultiPolygon
 
 from render.procedural import GroundHeight
 from sim.geometry import invert_pose, pose_from_xy_yaw
-from sim.roadmap import RoadMap
+from sim.types.roadmap import RoadMap
 
 PLATFORMS = ("egl", "osmesa")
 _OPENGL_FROM_OPENCV = np.diag([1.0, -1.0, -1.0, 1.0])  # camera axes: x right, y down, z forward -> y up, z back

@@ -1,4 +1,4 @@
-"""`GaussianRenderer`: the `sim.observation.Renderer` of the closed loop.
+"""`GaussianRenderer`: the `sim.types.observation.Renderer` of the closed loop.
 
 It holds the static background scene (activated once), one asset per actor (matched to the
 scenario's actors by instance token; built procedurally for actors without one), the camera
@@ -15,9 +15,9 @@ from render.backends import RenderOutput, SkyGradient, render_rig, resolve_backe
 from render.gaussians import ActivatedGaussians, GaussianScene, activate
 from render.procedural import GroundHeight, StreetSceneConfig, build_street_scene, region_around
 from render.rig import pose_ego_to_global, rig_for_scenario, viewmats_world_to_camera
-from sim.observation import CameraImages
-from sim.scenario import CameraRig, Scenario
-from sim.state import WorldState
+from sim.types.observation import CameraImages
+from sim.types.scenario import CameraRig, Scenario
+from sim.types.state import WorldState
 
 
 def ground_height_of(scenario: Scenario) -> GroundHeight:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from sim.geometry import invert_pose, pose_from_xy_yaw, pose_matrix, rotation_matrix_from_quaternion
-from sim.scenario import CameraRig, Scenario
-from sim.state import WorldState
+from sim.types.scenario import CameraRig, Scenario
+from sim.types.state import WorldState
 
 NUSCENES_WIDTH_PX = 1600
 NUSCENES_HEIGHT_PX = 900

@@ -13,7 +13,7 @@ from pathlib import Path
 import imageio.v2 as imageio
 import numpy as np
 
-from sim.observation import CameraImages
+from sim.types.observation import CameraImages
 
 # nuScenes' customary 2 x 3 layout: front cameras on top, rear cameras below (mirrored, as a driver sees them)
 NUSCENES_LAYOUT = (("CAM_FRONT_LEFT", "CAM_FRONT", "CAM_FRONT_RIGHT"), ("CAM_BACK_RIGHT", "CAM_BACK", "CAM_BACK_LEFT"))

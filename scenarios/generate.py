@@ -62,9 +62,9 @@ from scenarios.scenario_file import SCENARIO_SUFFIX, load_scenario_file, save_sc
 from sim.engine import EngineConfig, initial_state, prepare, run_episode
 from sim.atomic import write_bytes_atomic
 from sim.errors import ConfigError, ScenarioFileError
-from sim.policies import BUILTIN_POLICIES, make_policy
-from sim.scenario import ActorTracks, Route, Scenario
-from sim.state import ActorMode
+from sim.policies.builtin import BUILTIN_POLICIES, make_policy
+from sim.types.scenario import ActorTracks, Route, Scenario
+from sim.types.state import ActorMode
 
 RECORDS_DIR = "records"
 THUMBS_DIR = "thumbs"

@@ -1,11 +1,11 @@
-"""nuScenes-layout datasets -> `sim.scenario.Scenario`, on nuscenes-devkit 1.2.
+"""nuScenes-layout datasets -> `sim.types.scenario.Scenario`, on nuscenes-devkit 1.2.
 
 A dataroot holds `<dataroot>/<version>/*.json` tables and `<dataroot>/maps/expansion/<map>.json`
 vector maps (and the `map` table's PNG masks, which `NuScenes()` insists on). Sensor files may be
 absent: only tables and maps are read.
 
 What a scenario is made of:
-- the time grid: 10 Hz (`sim.scenario.STEP_US`) from the scene's first to its last ego pose;
+- the time grid: 10 Hz (`sim.types.scenario.STEP_US`) from the scene's first to its last ego pose;
 - the ego log: every LIDAR_TOP ego pose of the scene (sweeps and keyframes, about 10 Hz), or the
   keyframes' poses (2 Hz) when the scene has no LIDAR_TOP, interpolated onto the grid;
 - actor tracks: each instance's 2 Hz annotations interpolated onto the grid, valid only inside
@@ -44,8 +44,8 @@ from sim.geometry import (
     wrap_angle,
     yaw_from_quaternion,
 )
-from sim.roadmap import LaneGraph, RoadMap
-from sim.scenario import (
+from sim.types.roadmap import LaneGraph, RoadMap
+from sim.types.scenario import (
     DT_S,
     STEP_US,
     ActorKind,

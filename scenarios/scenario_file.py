@@ -28,8 +28,8 @@ import shapely
 
 from sim.atomic import atomic_path
 from sim.errors import ScenarioFileError
-from sim.roadmap import LaneGraph, RoadMap
-from sim.scenario import ActorTracks, CameraRig, EgoLog, EgoParams, Route, Scenario
+from sim.types.roadmap import LaneGraph, RoadMap
+from sim.types.scenario import ActorTracks, CameraRig, EgoLog, EgoParams, Route, Scenario
 
 FORMAT_NAME = "splatsim-scenario"
 FORMAT_VERSION = 1  # the newest version this splatsim writes and reads

@@ -12,9 +12,9 @@ import numpy as np
 from numba import njit
 
 from sim.geometry import box_corners_xy, boxes_overlap, global_to_local_xy
-from sim.roadmap import RoadMap
-from sim.scenario import EgoParams
-from sim.state import ActorState, EgoState
+from sim.types.roadmap import RoadMap
+from sim.types.scenario import EgoParams
+from sim.types.state import ActorState, EgoState
 
 
 class CollisionType(enum.IntEnum):

@@ -79,7 +79,7 @@ def _save_frame(path: Path, images) -> None:
 
 
 def _load_frame(path: Path):
-    from sim.observation import CameraImages
+    from sim.types.observation import CameraImages
 
     with np.load(path) as z:
         return CameraImages(z["names"].astype(object), z["rgb"], z["depth_m"], z["alpha"], z["intrinsics"],
@@ -90,7 +90,7 @@ def render_frame(scenario, cameras: int, width: int, height: int, backend: str) 
     """One frame of the first `cameras` cameras from the real renderer (or a noise frame when
     there is none), and how long it took."""
     from sim.engine import initial_state, prepare
-    from sim.observation import CameraImages
+    from sim.types.observation import CameraImages
 
     names = [str(n) for n in scenario.cameras.names[:cameras]]
     state = initial_state(prepare(scenario))
@@ -140,8 +140,8 @@ def _serve_main(scenario_file: str, frame_file: str, port: int, unix: str) -> No
 
 
 def _action():
-    from sim.policies import PLAN_TIMES_S
-    from sim.state import TrajectoryAction
+    from sim.policies.builtin import PLAN_TIMES_S
+    from sim.types.state import TrajectoryAction
 
     t = PLAN_TIMES_S[4::5]  # 8 poses at 0.5 s .. 4.0 s
     return TrajectoryAction(np.stack([5.0 * t, np.zeros_like(t)], -1), np.zeros_like(t), t.copy())

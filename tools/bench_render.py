@@ -33,7 +33,7 @@ def _street(gaussians: int, dataroot: Path | None, scene: str | None, version: s
     from render.procedural import StreetSceneConfig, region_around, street_scene_with_count, synthetic_road_map
     from render.renderer import ground_height_of
     from scenarios.synthetic import ROAD_ORIGIN_XY, ActorSpec, straight_road_scenario
-    from sim.scenario import ActorKind
+    from sim.types.scenario import ActorKind
 
     if dataroot is not None:
         from tools.scenario_args import load_scenario_from_args

@@ -14,9 +14,9 @@ from render.bev import write_bev_video
 from sim.atomic import write_json_atomic
 from sim.engine import EngineConfig, prepare, run_episode
 from sim.metrics import episode_metrics
-from sim.observation import Renderer
-from sim.policies import make_policy
-from sim.scenario import Scenario
+from sim.types.observation import Renderer
+from sim.policies.builtin import make_policy
+from sim.types.scenario import Scenario
 from sim.scoring.episode_io import save_episode
 from sim.scoring.episode_scores import episode_scores
 from tools.scenario_args import load_scenario_from_args
@@ -30,7 +30,7 @@ def make_any_policy(name: str):
     """A built-in or degraded policy by name, or a remote DrivingPolicy for grpc://HOST:PORT and
     unix://PATH."""
     from policies_api.remote_policy import RemotePolicy, is_remote_policy_name
-    from sim.policies_degraded import is_degraded_policy_name, make_degraded_policy
+    from sim.policies.degraded import is_degraded_policy_name, make_degraded_policy
 
     if is_degraded_policy_name(name):
         return make_degraded_policy(name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sim.errors import ConfigError
-from sim.scenario import Scenario
+from sim.types.scenario import Scenario
 
 
 def load_scenario_from_args(dataroot: Path | None, scene: str | None, version: str = "v1.0-mini",

@@ -19,7 +19,7 @@ one scenario with its own renderer. Outputs: DIR/pseudo_sim.json, DIR/report.md 
 DIR/img/ (PNG thumbnails of the front camera of the stage-two observations).
 
 Policies: the built-ins (expert, constant-velocity, idm), the degraded variants
-(`sim.policies_degraded`: noisy, laggy, over-cautious, aggressive) and remote stacks
+(`sim.policies.degraded`: noisy, laggy, over-cautious, aggressive) and remote stacks
 (grpc://HOST:PORT, unix://PATH). The policy is reset before every plan: pseudo-simulation frames
 are independent observations (NAVSIM asks its agents once per scene).
 """
@@ -46,14 +46,14 @@ from sim.atomic import atomic_path, write_bytes_atomic, write_json_atomic
 from sim.engine import SimContext, observe, prepare, route_arclength
 from sim.errors import ConfigError
 from sim.geometry import local_to_global_xy, wrap_angle
-from sim.observation import CameraImages, Observation
-from sim.scenario import Scenario
+from sim.types.observation import CameraImages, Observation
+from sim.types.scenario import Scenario
 from sim.scoring.epdms import (EPDMSConfig, EPDMSResult, action_to_proposal, logged_ego_state, score_proposal,
                                scoring_data)
 from sim.scoring.pseudo_sim import (FrameScore, PseudoSimConfig, aggregate_frames, combine_frame, score_group_results,
                                     vanished_warnings, with_extended_comfort)
 from sim.scoring.stage_two import FrameConfig, StageTwoConfig, select_frames, stage_two_starts
-from sim.state import EgoState, WorldState
+from sim.types.state import EgoState, WorldState
 
 
 
@@ -167,8 +167,8 @@ def resolve_scenarios(dataroots: Sequence[Path], scenes: Sequence[str], version:
 def check_policy_names(names: Sequence[str]) -> None:
     """Fail before any work on a name that is no built-in, degraded or remote policy."""
     from policies_api.remote_policy import is_remote_policy_name
-    from sim.policies import BUILTIN_POLICIES
-    from sim.policies_degraded import DEGRADED_POLICIES
+    from sim.policies.builtin import BUILTIN_POLICIES
+    from sim.policies.degraded import DEGRADED_POLICIES
 
     known = list(BUILTIN_POLICIES) + list(DEGRADED_POLICIES)
     bad = [n for n in names if n not in known and not is_remote_policy_name(n)]
@@ -179,7 +179,7 @@ def check_policy_names(names: Sequence[str]) -> None:
 
 def make_score_policy(name: str, seed: int = 0):
     """A policy by name: built-in, degraded variant, or remote (grpc://, unix://)."""
-    from sim.policies_degraded import is_degraded_policy_name, make_degraded_policy
+    from sim.policies.degraded import is_degraded_policy_name, make_degraded_policy
 
     if is_degraded_policy_name(name):
         return make_degraded_policy(name, seed)
@@ -367,7 +367,7 @@ class ScenarioScorer:
         return self._renderer
 
     def world_state(self, step: int, ego: EgoState) -> WorldState:
-        from sim.actors import initial_actor_state
+        from sim.actors.behaviour import initial_actor_state
 
         actors = initial_actor_state(self.scenario.actors, self.context.paths, step, False)
         return WorldState(step_index=int(step), t_us=int(self.scenario.t_us[step]), ego=ego, actors=actors)
@@ -536,7 +536,7 @@ def closed_loop_scores(scenario: Scenario, policy_name: str, settings: ScoreSett
     (`closed_loop_span`), scored with `episode_scores`. Remote policies see rendered cameras;
     the privileged built-ins need none."""
     from sim.engine import EngineConfig, run_episode
-    from sim.policies_degraded import is_degraded_policy_name
+    from sim.policies.degraded import is_degraded_policy_name
     from sim.scoring.episode_scores import episode_scores
 
     from policies_api.remote_policy import is_remote_policy_name

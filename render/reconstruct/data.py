@@ -24,7 +24,7 @@ import numpy as np
 
 from sim.errors import DatasetError
 from sim.geometry import invert_pose, pose_from_xy_yaw, pose_matrix, rotation_matrix_from_quaternion, wrap_angle
-from sim.scenario import ActorTracks, CameraRig
+from sim.types.scenario import ActorTracks, CameraRig
 
 
 @dataclass(frozen=True, eq=False)

@@ -74,7 +74,7 @@ def selfcheck_world(config: SelfCheckConfig):
     from render.assets import ActorAssets, car_asset
     from render.procedural import StreetSceneConfig, build_street_scene, synthetic_road_map
     from sim.geometry import pose_from_xy_yaw
-    from sim.scenario import STEP_US, ActorKind, ActorTracks
+    from sim.types.scenario import STEP_US, ActorKind, ActorTracks
 
     road_map = synthetic_road_map()
     x0, length, y = config.path_start_x_m, config.path_length_m, config.lane_y_m

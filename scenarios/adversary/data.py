@@ -47,7 +47,7 @@ from scenarios.adversary.features import (
     stack_features,
 )
 from sim.atomic import write_bytes_atomic
-from sim.scenario import ActorKind, Scenario
+from sim.types.scenario import ActorKind, Scenario
 
 # Bump when scene_samples or the features change what they compute for the same inputs and
 # the same layout (the layout constants are part of the cache key already).

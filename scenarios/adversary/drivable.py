@@ -18,7 +18,7 @@ import numpy as np
 import shapely
 from scipy import ndimage
 
-from sim.roadmap import RoadMap
+from sim.types.roadmap import RoadMap
 
 RES_M = 0.25
 TILE_M = 64.0

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from sim.scenario import DT_S
+from sim.types.scenario import DT_S
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from sim.geometry import global_to_local_xy, resample_polyline
-from sim.roadmap import RoadMap
+from sim.types.roadmap import RoadMap
 
 HIST_STEPS = 10
 FUTURE_STEPS = 40

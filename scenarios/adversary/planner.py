@@ -74,8 +74,8 @@ from sim.geometry import (
     project_to_polyline,
     wrap_angle,
 )
-from sim.roadmap import RoadMap
-from sim.state import ActorMode, WorldState
+from sim.types.roadmap import RoadMap
+from sim.types.state import ActorMode, WorldState
 
 EGO_PREDICTIONS = ("route", "constant-velocity", "log")
 GUIDANCE_LANE_CHUNKS = 32

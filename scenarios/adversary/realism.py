@@ -30,8 +30,8 @@ import numpy as np
 from scenarios.adversary.drivable import signed_distance
 from sim.checks import CheckParams, ego_corners, time_to_collision
 from sim.geometry import box_corners_xy, boxes_overlap, global_to_local_xy
-from sim.scenario import DT_S, ActorKind, EgoParams, Scenario
-from sim.state import ActorState, EgoState
+from sim.types.scenario import DT_S, ActorKind, EgoParams, Scenario
+from sim.types.state import ActorState, EgoState
 
 SMOOTH_STEPS = 5
 STOPPED_SPEED_MPS = 0.05  # nuPlan's threshold for a stopped ego in its at-fault collision rule
@@ -66,7 +66,7 @@ def kinematics(xy: np.ndarray, dt_s: float = DT_S, smooth_steps: int = SMOOTH_ST
 
 def log_kinematics(scenario: Scenario, min_steps: int = 20, min_path_m: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
     """Accel and jerk samples of every moving vehicle's valid runs in a scenario's log."""
-    from sim.scenario import ActorKind
+    from sim.types.scenario import ActorKind
 
     acc, jerk = [], []
     a = scenario.actors

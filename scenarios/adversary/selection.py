@@ -41,7 +41,7 @@ from sim.geometry import (
     polyline_arclength,
     wrap_angle,
 )
-from sim.scenario import ActorKind, Scenario
+from sim.types.scenario import ActorKind, Scenario
 
 PREFERRED_DISTANCE_M = {"rear-end": 12.0, "cut-in": 8.0, "head-on": 35.0}
 

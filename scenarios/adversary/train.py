@@ -41,7 +41,7 @@ from scenarios.adversary.model import (
 )
 from sim.atomic import atomic_path, write_bytes_atomic
 from sim.errors import ConfigError, DatasetError
-from sim.scenario import Scenario
+from sim.types.scenario import Scenario
 
 
 @dataclass(frozen=True)

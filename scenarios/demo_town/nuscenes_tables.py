@@ -18,7 +18,7 @@ import numpy as np
 from scenarios.demo_town.tokens import table_token
 from scenarios.demo_town.traffic import SceneRecording
 from sim.geometry import quaternion_from_rotation_matrix, quaternion_from_yaw
-from sim.scenario import ActorKind, EgoParams
+from sim.types.scenario import ActorKind, EgoParams
 
 KEYFRAME_EVERY_STEPS = 5  # 10 Hz sweeps, 2 Hz samples
 FIRST_SCENE_START_US = 1_533_124_800_000_000  # 2018-08-01 12:00 UTC, when nuScenes Boston was driven

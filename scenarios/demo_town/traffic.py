@@ -1,7 +1,7 @@
 """The demo town's traffic model, run at 10 Hz while recording.
 
 Vehicles drive along lane routes through the lane graph (seeded random turns at the
-intersection; trucks and buses go straight). Longitudinal control is `sim.idm.idm_acceleration`
+intersection; trucks and buses go straight). Longitudinal control is `sim.actors.idm.idm_acceleration`
 against the nearest obstacle ahead along the vehicle's own path: another vehicle or a pedestrian
 whose box reaches into the path's corridor, the stop line while waiting for the intersection, or
 a crossing with a pedestrian near the vehicle's path.
@@ -34,8 +34,8 @@ from shapely.ops import substring, unary_union
 
 from scenarios.demo_town.town import STOP_BEFORE_CROSSING_M, DemoTown
 from sim.geometry import box_corners_xy, wrap_angle
-from sim.idm import IDMParams, idm_acceleration
-from sim.scenario import DT_S, STEP_US, ActorKind, EgoParams
+from sim.actors.idm import IDMParams, idm_acceleration
+from sim.types.scenario import DT_S, STEP_US, ActorKind, EgoParams
 
 SCENE_DURATION_S = 20.0
 NUM_STEPS = int(round(SCENE_DURATION_S / DT_S)) + 1  # both ends included

@@ -10,7 +10,7 @@ al., NeurIPS 2024, arXiv:2406.15349). This is our own implementation on the engi
     EPDMS = NC * DAC * DDC * TLC * (5 EP + 5 TTC + 2 LK + 2 HC + 2 EC) / 16
 
 A proposal (40 poses at 0.1 .. 4.0 s in the ego frame) is tracked from the ego state by the
-engine's tracker and kinematic bicycle (`sim.tracker.rollout`, 40 steps, like NAVSIM's LQR +
+engine's tracker and kinematic bicycle (`sim.dynamics.tracker.rollout`, 40 steps, like NAVSIM's LQR +
 bicycle), giving 41 states (t = 0 .. 4 s). The logged actors are where the log has them at each
 of those steps (non-reactive). Then, over the 41 states:
 
@@ -89,14 +89,14 @@ from sim.engine import PLAN_HORIZON_STEPS, SimContext, observe, route_arclength
 from sim.errors import ActionError, ConfigError
 from sim.geometry import (global_to_local_xy, path_curvature_kernel, polyline_arclength, project_point_kernel,
                           wrap_angle)
-from sim.scenario import DT_S, ActorKind
+from sim.types.scenario import DT_S, ActorKind
 from sim.scoring.comfort import (ComfortConfig, ComfortResult, Kinematics, concat_kinematics, extended_comfort,
                                  history_comfort, kinematics_from_states)
 from sim.scoring.reference_planner import ReferencePlannerConfig, reference_proposals
 from sim.scoring.stop_controls import (NO_STOP_CONTROLS, StopControlConfig, StopControls, infer_stop_controls,
                                        red_light_crossing)
-from sim.state import ControlAction, EgoState, TrajectoryAction, WorldState
-from sim.tracker import CURVATURE_MIN_ARC_M, TrackerParams, reference_from_trajectory, rollout
+from sim.types.state import ControlAction, EgoState, TrajectoryAction, WorldState
+from sim.dynamics.tracker import CURVATURE_MIN_ARC_M, TrackerParams, reference_from_trajectory, rollout
 
 METRIC_NAMES = ("nc", "dac", "ddc", "tlc", "ep", "ttc", "lk", "hc", "ec")
 MULTIPLIER_NAMES = ("nc", "dac", "ddc", "tlc")
@@ -1326,7 +1326,7 @@ def policy_proposal(context: SimContext, policy, step_index: int, config: EPDMSC
 
     The policy sees the observation of the logged world at that step (privileged ground truth
     included, as the built-in policies need). Direct controls are held for the horizon."""
-    from sim.actors import initial_actor_state
+    from sim.actors.behaviour import initial_actor_state
 
     data = scoring_data(context)
     sc = context.scenario
@@ -1349,7 +1349,7 @@ def action_to_proposal(action, ego: EgoState, ego_params, config: EPDMSConfig = 
             raise ActionError("the policy returned a trajectory with NaN or infinite values")
         return _resample_proposal(xy.reshape(-1, 2), yaw, t, grid)
     if isinstance(action, ControlAction):
-        from sim.dynamics import bicycle_step_kernel, params_vector
+        from sim.dynamics.bicycle import bicycle_step_kernel, params_vector
 
         vec = np.array([ego.x_m, ego.y_m, ego.yaw_rad, ego.speed_mps, ego.accel_mps2, ego.steer_rad])
         pv = params_vector(ego_params)
@@ -1370,7 +1370,7 @@ def score_log_frames(context: SimContext, policy="expert", config: EPDMSConfig =
     policy: "expert" (the logged human's own 4 s future), a built-in policy name, or a Policy
     object. EC compares each proposal with the one made interval (0.5 s) earlier when that frame
     was scored too."""
-    from sim.policies import make_policy
+    from sim.policies.builtin import make_policy
 
     frames = scorable_frames(context, config) if steps is None else np.asarray(list(steps), np.int64)
     data = scoring_data(context)

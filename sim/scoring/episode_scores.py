@@ -49,7 +49,7 @@ from sim.metrics import route_completion
 from sim.scoring.comfort import Kinematics, extended_comfort, kinematics_from_states
 from sim.scoring.epdms import (METRIC_NAMES, EPDMSConfig, EPDMSResult, assemble_result, evaluate_window,
                                proposal_states, reference_baseline, scoring_data, stop_controls)
-from sim.state import EgoState
+from sim.types.state import EgoState
 
 SCORES_VERSION = 1
 

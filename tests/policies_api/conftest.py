@@ -16,7 +16,7 @@ from policies_api.server import ServerConfig, SimulatorServer
 from policies_api.session import ScenarioCatalog
 from render.rig import rig_for_scenario
 from scenarios.synthetic import ActorSpec, straight_road_scenario
-from sim.observation import CameraImages
+from sim.types.observation import CameraImages
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable

@@ -11,8 +11,8 @@ from proto.splatsim.v1 import driving_policy_pb2 as dpb
 from proto.splatsim.v1 import messages_pb2 as pb
 from sim.engine import PLAN_TIMES_S, initial_state, observe, prepare
 from sim.errors import ActionError
-from sim.observation import CameraImages
-from sim.state import ControlAction, TrajectoryAction
+from sim.types.observation import CameraImages
+from sim.types.state import ControlAction, TrajectoryAction
 from tests.policies_api.conftest import FlatRenderer
 
 

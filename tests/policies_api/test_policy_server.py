@@ -17,8 +17,8 @@ from proto.splatsim.v1 import driving_policy_pb2 as dpb
 from proto.splatsim.v1 import driving_policy_pb2_grpc as dpb_grpc
 from sim.engine import EngineConfig, initial_state, observe, prepare, run_episode
 from sim.metrics import episode_metrics
-from sim.policies import ConstantVelocityPolicy, IDMPolicy
-from sim.state import ControlAction, TrajectoryAction
+from sim.policies.builtin import ConstantVelocityPolicy, IDMPolicy
+from sim.types.state import ControlAction, TrajectoryAction
 from tests.policies_api.conftest import FlatRenderer
 
 

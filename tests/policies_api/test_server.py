@@ -20,8 +20,8 @@ from proto.splatsim.v1 import simulator_pb2 as spb
 from proto.splatsim.v1 import simulator_pb2_grpc as spb_grpc
 from sim.engine import EngineConfig, prepare, run_episode
 from sim.metrics import episode_metrics
-from sim.policies import ConstantVelocityPolicy
-from sim.state import ControlAction
+from sim.policies.builtin import ConstantVelocityPolicy
+from sim.types.state import ControlAction
 from tests.policies_api.conftest import FlatRenderer, run_python
 
 CLIENT_SCRIPT = """

@@ -17,8 +17,8 @@ from policies_api.server import ServerConfig, SimulatorServer
 from policies_api.session import ScenarioCatalog
 from sim.engine import EngineConfig, prepare, run_episode
 from sim.metrics import episode_metrics
-from sim.policies import ConstantVelocityPolicy
-from sim.state import ControlAction
+from sim.policies.builtin import ConstantVelocityPolicy
+from sim.types.state import ControlAction
 from tests.policies_api.conftest import PYTHON, REPO_ROOT, FlatRenderer
 
 
@@ -80,7 +80,7 @@ def test_eight_concurrent_sessions_equal_sequential_in_process_runs(server, scen
 KILLED_CLIENT = """
 import sys, time
 from policies_api.client import RemoteSimulator
-from sim.state import ControlAction
+from sim.types.state import ControlAction
 sim = RemoteSimulator(sys.argv[1])
 sim.reset("road-open", cameras=["CAM_FRONT"], width=16, height=16)
 sim.step(ControlAction(0.0, 0.0))

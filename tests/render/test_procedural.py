@@ -11,8 +11,8 @@ from render.procedural import (WHITE, YELLOW, StreetSceneConfig, build_street_sc
                                synthetic_road_map)
 from render.primitives import GaussianBuilder
 from render.procedural import _lane_graph
-from sim.roadmap import RoadMap
-from sim.scenario import ActorKind
+from sim.types.roadmap import RoadMap
+from sim.types.scenario import ActorKind
 
 
 def small_map() -> RoadMap:
@@ -101,7 +101,7 @@ def test_actor_assets_fill_their_boxes_and_round_trip(tmp_path) -> None:
     assert tyres.sum() > 50  # dark wheels at the bottom
     assert np.any((rgb[:, 0] > 0.8) & (rgb[:, 1] < 0.1) & (car.means[:, 0] < -2.2))  # red tail lights at the back
 
-    from sim.scenario import ActorTracks
+    from sim.types.scenario import ActorTracks
 
     n = 3
     tracks = ActorTracks(np.array(["a", "b", "c"]), np.array(["vehicle.car", "human.pedestrian.adult", "vehicle.truck"]),

@@ -15,7 +15,7 @@ from render.reconstruct.fit import FitConfig, Trainer, fit
 from render.reconstruct.init import InitialScene, assign_to_boxes, gaussians_from_points, initial_scene, split_scene
 from render.reconstruct.metrics import psnr, ssim
 from sim.geometry import invert_pose, pose_from_xy_yaw
-from sim.scenario import ActorKind, ActorTracks
+from sim.types.scenario import ActorKind, ActorTracks
 from tests.render.test_cpu_rasterizer import random_scene
 
 

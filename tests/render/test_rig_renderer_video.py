@@ -11,7 +11,7 @@ from render.video import tile_rig, write_rig_videos
 from scenarios.synthetic import ActorSpec, straight_road_scenario
 from sim.engine import initial_state, prepare
 from sim.geometry import pose_from_xy_yaw
-from sim.observation import CameraImages
+from sim.types.observation import CameraImages
 
 
 def test_default_rig_points_its_cameras_around_the_ego() -> None:

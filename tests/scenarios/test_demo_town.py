@@ -22,7 +22,7 @@ from scenarios.demo_town.traffic import SCENE_DURATION_S, expand_route
 from sim.errors import DatasetError
 from sim.geometry import (box_corners_xy, boxes_overlap, polyline_arclength, project_to_polyline, wrap_angle,
                           yaw_from_quaternion)
-from sim.scenario import ActorKind, EgoParams
+from sim.types.scenario import ActorKind, EgoParams
 
 TABLES = ("attribute", "calibrated_sensor", "category", "ego_pose", "instance", "log", "map", "sample",
           "sample_annotation", "sample_data", "scene", "sensor", "visibility")

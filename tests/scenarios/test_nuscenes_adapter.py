@@ -29,8 +29,8 @@ from scenarios.nuscenes_adapter import (
 )
 from sim.errors import DatasetError
 from sim.geometry import interpolate_polyline, project_to_polyline, quaternion_from_yaw, yaw_from_quaternion
-from sim.roadmap import LaneGraph, RoadMap
-from sim.scenario import STEP_US, ActorKind, DrivingCommand, EgoLog
+from sim.types.roadmap import LaneGraph, RoadMap
+from sim.types.scenario import STEP_US, ActorKind, DrivingCommand, EgoLog
 from tests.conftest import REAL_DATAROOTS, real_dataroot_params
 
 VERSION = "v1.0-mini"

@@ -22,8 +22,8 @@ from scenarios.scenario_file import (
     scenarios_equal,
 )
 from sim.errors import ScenarioFileError
-from sim.roadmap import LaneGraph, RoadMap
-from sim.scenario import (STEP_US, ActorKind, ActorTracks, CameraRig, DrivingCommand, EgoLog, EgoParams, Route,
+from sim.types.roadmap import LaneGraph, RoadMap
+from sim.types.scenario import (STEP_US, ActorKind, ActorTracks, CameraRig, DrivingCommand, EgoLog, EgoParams, Route,
                           Scenario)
 from tests.conftest import real_dataroot_params
 

@@ -7,9 +7,9 @@ from shapely.geometry import box as shapely_box
 from sim.checks import (CheckParams, CollisionType, colliding_actors, collision_type, ego_corners, is_at_fault, off_road,
                         time_to_collision)
 from sim.geometry import box_corners_xy, boxes_overlap
-from sim.roadmap import LaneGraph, RoadMap
-from sim.scenario import EgoParams
-from sim.state import ActorState, EgoState
+from sim.types.roadmap import LaneGraph, RoadMap
+from sim.types.scenario import EgoParams
+from sim.types.state import ActorState, EgoState
 
 PARAMS = EgoParams(length_m=4.0, width_m=2.0, rear_axle_to_center_m=1.0)
 

@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from sim.dynamics import bicycle_step
-from sim.scenario import EgoParams
-from sim.state import EgoState
+from sim.dynamics.bicycle import bicycle_step
+from sim.types.scenario import EgoParams
+from sim.types.state import EgoState
 
 NO_LAG = EgoParams(accel_time_constant_s=0.0, steer_time_constant_s=0.0, max_steer_rate_radps=100.0)
 

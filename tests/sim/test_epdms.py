@@ -14,7 +14,7 @@ from scipy.signal import savgol_filter
 from scenarios.synthetic import ActorSpec, straight_road_scenario
 from sim.engine import prepare
 from sim.errors import ActionError, ConfigError
-from sim.scenario import ActorKind, EgoLog
+from sim.types.scenario import ActorKind, EgoLog
 from sim.scoring.comfort import (ComfortConfig, Kinematics, comfort_signals, extended_comfort, history_comfort,
                                  savgol_matrix)
 from sim.scoring.epdms import (EPDMSConfig, actors_window, aggregate_epdms, assemble_result,

@@ -5,10 +5,10 @@ import pytest
 
 from scenarios.synthetic import ActorSpec, straight_road_scenario
 from sim.engine import EngineConfig, initial_state, prepare, run_episode, step
-from sim.idm import IDMParams, idm_acceleration
+from sim.actors.idm import IDMParams, idm_acceleration
 from sim.metrics import episode_metrics
-from sim.policies import ConstantVelocityPolicy, IDMPolicy
-from sim.state import ActorMode, ControlAction
+from sim.policies.builtin import ConstantVelocityPolicy, IDMPolicy
+from sim.types.state import ActorMode, ControlAction
 
 P = IDMParams()
 
@@ -75,7 +75,7 @@ def test_idm_policy_yields_to_a_car_that_will_cross_its_path():
     idm policy waits for it, constant velocity drives into it."""
     import dataclasses
 
-    from sim.scenario import ActorKind
+    from sim.types.scenario import ActorKind
 
     sc = straight_road_scenario(num_steps=80, ego_speed_mps=10.0)
     # One actor driving north across the ego's lane 40 m ahead, arriving there with the ego (~3.5 s).

@@ -11,15 +11,15 @@ import pytest
 from scenarios.synthetic import straight_road_scenario
 from sim.engine import initial_state, observe, prepare
 from sim.errors import ConfigError
-from sim.policies import IDMPolicy, make_policy
-from sim.policies_degraded import (DEGRADED_POLICIES, LaggyPolicy, NoisyPolicy, make_degraded_policy,
+from sim.policies.builtin import IDMPolicy, make_policy
+from sim.policies.degraded import (DEGRADED_POLICIES, LaggyPolicy, NoisyPolicy, make_degraded_policy,
                                    reconstruct_past_observation, shift_plan)
 from sim.scoring.epdms import METRIC_NAMES, aggregate_epdms, human_proposal, logged_ego_state, score_proposal, scoring_data
 from sim.scoring.pseudo_sim import (PseudoSimConfig, aggregate_frames, combine_frame, frame_score, group_score,
                                     proximity_weights, rescore_frame, score_group, vanished_warnings,
                                     weighted_stage_two, with_extended_comfort)
 from sim.scoring.stage_two import FrameConfig, StageTwoConfig, select_frames, stage_two_starts, start_offsets
-from sim.state import EgoState, TrajectoryAction
+from sim.types.state import EgoState, TrajectoryAction
 
 ONES = {k: 1.0 for k in METRIC_NAMES}
 
@@ -206,8 +206,8 @@ def test_sampled_starts_are_seeded():
 
 
 def _obs(context, step):
-    from sim.actors import initial_actor_state
-    from sim.state import WorldState
+    from sim.actors.behaviour import initial_actor_state
+    from sim.types.state import WorldState
 
     sc = context.scenario
     ego = logged_ego_state(context, step)

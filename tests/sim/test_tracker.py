@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from sim.errors import ActionError
-from sim.scenario import EgoParams
-from sim.state import EgoState, TrajectoryAction
-from sim.tracker import TrackerParams, reference_from_global_poses, reference_from_trajectory, rollout
+from sim.types.scenario import EgoParams
+from sim.types.state import EgoState, TrajectoryAction
+from sim.dynamics.tracker import TrackerParams, reference_from_global_poses, reference_from_trajectory, rollout
 
 
 def circle(radius_m: float, speed_mps: float, seconds: float):
@@ -50,7 +50,7 @@ def test_reference_from_ego_frame_trajectory_is_in_global():
 
 def test_an_ego_ahead_of_its_plan_brakes_instead_of_turning_back():
     """The plan stands 1 m behind the ego: the tracker must brake, not accelerate or steer."""
-    from sim.tracker import tracking_controls
+    from sim.dynamics.tracker import tracking_controls
 
     ego = EgoState(0.0, 0.0, 0.0, 4.0, 0.0, 0.0, 0.0)
     t = np.arange(1, 41) * 0.1
@@ -92,7 +92,7 @@ def test_the_speed_profile_is_fitted_through_pose_noise():
 
 
 def test_rate_fit_is_exact_for_constant_acceleration():
-    from sim.tracker import rate_fit_matrix
+    from sim.dynamics.tracker import rate_fit_matrix
 
     t = np.arange(30) * 0.1
     q = 2.0 * t + 0.5 * 3.0 * t ** 2

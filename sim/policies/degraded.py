@@ -33,11 +33,11 @@ import numpy as np
 
 from sim.errors import ConfigError
 from sim.geometry import global_to_local_xy, local_to_global_xy
-from sim.idm import IDMParams
-from sim.observation import Observation
-from sim.policies import PLAN_TIMES_S, IDMPolicy, IDMPolicyParams, make_policy
-from sim.scenario import DT_S, STEP_US, Scenario
-from sim.state import ActorState, EgoState, TrajectoryAction, WorldState
+from sim.actors.idm import IDMParams
+from sim.types.observation import Observation
+from sim.policies.builtin import PLAN_TIMES_S, IDMPolicy, IDMPolicyParams, make_policy
+from sim.types.scenario import DT_S, STEP_US, Scenario
+from sim.types.state import ActorState, EgoState, TrajectoryAction, WorldState
 
 
 def _seed_key(seed: int, scenario: Scenario | None, step: int) -> list[int]:
@@ -147,7 +147,7 @@ def reconstruct_past_observation(observation: Observation, lag_steps: int) -> Ob
     if sc is None or state is None:
         raise ConfigError("the laggy policy needs privileged ground truth (scenario and state) to rebuild a past "
                           "observation it has not seen")
-    from sim.actors import replay_actors
+    from sim.actors.behaviour import replay_actors
 
     ego = observation.ego
     back = max(ego.speed_mps, 0.0) * lag_steps * DT_S

@@ -16,10 +16,10 @@ import numpy as np
 
 from sim.errors import ConfigError
 from sim.geometry import global_to_local_xy, wrap_angle, interpolate_polyline, polyline_arclength, project_to_polyline
-from sim.idm import IDMParams, idm_acceleration
-from sim.observation import Observation
-from sim.scenario import DT_S, ActorKind, Scenario
-from sim.state import TrajectoryAction
+from sim.actors.idm import IDMParams, idm_acceleration
+from sim.types.observation import Observation
+from sim.types.scenario import DT_S, ActorKind, Scenario
+from sim.types.state import TrajectoryAction
 
 HORIZON_STEPS = 40  # plans cover 4 s at 0.1 s
 PLAN_TIMES_S = np.arange(1, HORIZON_STEPS + 1) * DT_S

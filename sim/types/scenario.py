@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sim.roadmap import RoadMap
+from sim.types.roadmap import RoadMap
 
 STEP_US = 100_000  # the engine's 10 Hz step
 DT_S = STEP_US * 1e-6

@@ -16,10 +16,10 @@ import numpy as np
 from numba import njit
 
 from sim.geometry import polyline_arclength, resample_polyline
-from sim.idm import IDMParams, idm_acceleration
-from sim.roadmap import RoadMap
-from sim.scenario import ActorKind, ActorTracks
-from sim.state import ActorMode, ActorState
+from sim.actors.idm import IDMParams, idm_acceleration
+from sim.types.roadmap import RoadMap
+from sim.types.scenario import ActorKind, ActorTracks
+from sim.types.state import ActorMode, ActorState
 
 PATH_SPACING_M = 1.0
 

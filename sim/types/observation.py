@@ -11,8 +11,8 @@ from typing import Protocol
 
 import numpy as np
 
-from sim.scenario import Scenario
-from sim.state import Action, EgoState, WorldState
+from sim.types.scenario import Scenario
+from sim.types.state import Action, EgoState, WorldState
 
 
 @dataclass(frozen=True, eq=False)

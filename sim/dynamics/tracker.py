@@ -26,11 +26,11 @@ import numpy as np
 import scipy.linalg
 from numba import njit
 
-from sim.dynamics import SPEED, X, Y, bicycle_step_kernel, params_vector
+from sim.dynamics.bicycle import SPEED, X, Y, bicycle_step_kernel, params_vector
 from sim.errors import ActionError
 from sim.geometry import path_curvature_kernel, project_point_kernel
-from sim.scenario import DT_S, EgoParams
-from sim.state import EgoState, TrajectoryAction
+from sim.types.scenario import DT_S, EgoParams
+from sim.types.state import EgoState, TrajectoryAction
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Ego dynamics: a kinematic bicycle about the rear axle with first-order actuator lags.
 
-The state vector layout is shared by the compiled kernels here and in `sim.tracker`:
+The state vector layout is shared by the compiled kernels here and in `sim.dynamics.tracker`:
 `[x_m, y_m, yaw_rad, speed_mps, accel_mps2, steer_rad]` in the global frame, rear axle.
 Kernels are numba-compiled so that the engine step and the scorer's 40-step rollouts stay
 in the microsecond range.
@@ -13,8 +13,8 @@ import math
 import numpy as np
 from numba import njit
 
-from sim.scenario import EgoParams
-from sim.state import EgoState
+from sim.types.scenario import EgoParams
+from sim.types.state import EgoState
 
 X, Y, YAW, SPEED, ACCEL, STEER = range(6)
 STATE_SIZE = 6

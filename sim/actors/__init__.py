@@ -1,0 +1,1 @@
+"""Other actors in the closed loop: log replay, reactive IDM, scripted plans."""

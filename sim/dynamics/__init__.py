@@ -1,0 +1,1 @@
+"""Ego motion: the kinematic bicycle with actuator lags, and the trajectory tracker."""
