@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from proto.splatsim.v1 import messages_pb2 as pb
+from sim.dynamics.tracker import validate_trajectory
 from sim.errors import ActionError, SplatsimError
 from sim.geometry import wrap_angle
 from sim.types.observation import CameraImages, Observation
 from sim.types.scenario import DT_S, STEP_US, ActorKind, DrivingCommand, Scenario
 from sim.types.state import Action, ControlAction, EgoState, TrajectoryAction, WorldState
-from sim.dynamics.tracker import validate_trajectory
 
 MAX_TRAJECTORY_POINTS = 400  # 40 s at 0.1 s: any longer plan is a client bug
 MAX_ABS_ACCEL_MPS2 = 50.0

@@ -29,8 +29,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from policies_api import convert
-from policies_api.server import (DEFAULT_MAX_MESSAGE_BYTES, _bind, _remove_stale_socket, channel_options,
-                                 rpc_handler)
+from policies_api.server import DEFAULT_MAX_MESSAGE_BYTES, _bind, _remove_stale_socket, channel_options, rpc_handler
 from policies_api.session import FailedPrecondition, InvalidArgument, ServiceError
 from proto.splatsim.v1 import driving_policy_pb2 as dpb
 from proto.splatsim.v1 import driving_policy_pb2_grpc as dpb_grpc

@@ -29,14 +29,25 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from policies_api import convert
-from policies_api.session import (FailedPrecondition, InvalidArgument, NotFound, RendererFactory, ScenarioCatalog,
-                                  ServiceError, Session, SessionRegistry, entry_to_proto, options_from_request,
-                                  serialize_reply, summary_to_proto)
+from policies_api.session import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    RendererFactory,
+    ScenarioCatalog,
+    ServiceError,
+    Session,
+    SessionRegistry,
+    entry_to_proto,
+    options_from_request,
+    serialize_reply,
+    summary_to_proto,
+)
 from proto.splatsim.v1 import CONTRACT_VERSION
 from proto.splatsim.v1 import messages_pb2 as pb
 from proto.splatsim.v1 import simulator_pb2 as spb
 from proto.splatsim.v1 import simulator_pb2_grpc as spb_grpc
-from sim.errors import ActionError, ConfigError, DatasetError, SceneFileError, ScenarioFileError, SplatsimError
+from sim.errors import ActionError, ConfigError, DatasetError, ScenarioFileError, SceneFileError, SplatsimError
 from sim.types.scenario import STEP_US
 
 log = logging.getLogger("splatsim.server")

@@ -25,8 +25,14 @@ from numba import njit, prange
 
 from render import primitives as prim
 from render.cpu_rasterizer import PARALLEL_LOCK
-from render.gaussians import (ActivatedGaussians, GaussianScene, activate, concatenate_activated,
-                              concatenate_scenes, rotate_sh)
+from render.gaussians import (
+    ActivatedGaussians,
+    GaussianScene,
+    activate,
+    concatenate_activated,
+    concatenate_scenes,
+    rotate_sh,
+)
 from render.ply import load_ply_with_extras, save_ply
 from sim.atomic import write_bytes_atomic
 from sim.errors import SceneFileError

@@ -27,7 +27,8 @@ import numpy as np
 import shapely
 import shapely.affinity
 from scipy.spatial import cKDTree
-from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box as shapely_box
+from shapely.geometry import LineString, MultiPolygon, Point, Polygon
+from shapely.geometry import box as shapely_box
 from shapely.ops import nearest_points
 
 from render import primitives as prim

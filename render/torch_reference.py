@@ -28,8 +28,7 @@ def rasterize_torch_reference(gaussians: ActivatedGaussians, viewmats_world_to_c
                               rows_per_band: int = 4, gaussians_per_chunk: int = 1024,
                               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Render C cameras: (rgb (C, H, W, 3), depth (C, H, W) expected z, alpha (C, H, W)), float32."""
-    from gsplat.cuda._torch_impl import (_fully_fused_projection, _quat_scale_to_covar_preci,
-                                         _spherical_harmonics)
+    from gsplat.cuda._torch_impl import _fully_fused_projection, _quat_scale_to_covar_preci, _spherical_harmonics
 
     means = torch.from_numpy(gaussians.means)
     covars, _ = _quat_scale_to_covar_preci(torch.from_numpy(gaussians.quats_wxyz),

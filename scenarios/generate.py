@@ -59,10 +59,11 @@ from scenarios.adversary.planner import AdversaryPlanner, PlannerConfig
 from scenarios.adversary.realism import Outcome, RealismConfig, adversary_outcome
 from scenarios.adversary.selection import Candidate, SelectionConfig, select_candidates
 from scenarios.scenario_file import SCENARIO_SUFFIX, load_scenario_file, save_scenario
-from sim.engine import EngineConfig, initial_state, prepare, run_episode
 from sim.atomic import write_bytes_atomic
+from sim.engine import EngineConfig, initial_state, prepare, run_episode
 from sim.errors import ConfigError, ScenarioFileError
-from sim.policies.builtin import BUILTIN_POLICIES, make_policy
+from sim.policies.builtin import BUILTIN_POLICIES
+from sim.policies.registry import make_policy
 from sim.types.scenario import ActorTracks, Route, Scenario
 from sim.types.state import ActorMode
 

@@ -13,7 +13,7 @@ import numpy as np
 from shapely.geometry import box as shapely_box
 
 from sim.types.roadmap import LaneGraph, RoadMap
-from sim.types.scenario import (STEP_US, ActorKind, ActorTracks, CameraRig, DrivingCommand, EgoLog, Route, Scenario)
+from sim.types.scenario import STEP_US, ActorKind, ActorTracks, CameraRig, DrivingCommand, EgoLog, Route, Scenario
 
 ROAD_ORIGIN_XY = np.array([100.0, 100.0])  # keep coordinates positive, as map rasters expect
 

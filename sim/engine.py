@@ -14,16 +14,40 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from sim.actors.behaviour import ActorBehaviorParams, ActorPaths, build_actor_paths, idm_update, initial_actor_state, replay_actors
-from sim.checks import (CheckParams, CollisionType, actor_corners, collision_type, colliding_actors, ego_box_center,
-                        ego_corners, is_at_fault, off_road, straddles_lanes, time_to_collision)
+from sim.actors.behaviour import (
+    ActorBehaviorParams,
+    ActorPaths,
+    build_actor_paths,
+    idm_update,
+    initial_actor_state,
+    replay_actors,
+)
+from sim.checks import (
+    CheckParams,
+    CollisionType,
+    actor_corners,
+    colliding_actors,
+    collision_type,
+    ego_box_center,
+    ego_corners,
+    is_at_fault,
+    off_road,
+    straddles_lanes,
+    time_to_collision,
+)
 from sim.dynamics.bicycle import bicycle_step_kernel, ego_state_from_vector, ego_state_vector, params_vector
+from sim.dynamics.tracker import TrackerParams, reference_from_trajectory, tracking_controls
 from sim.errors import ActionError, ConfigError
-from sim.geometry import global_to_local_xy, polyline_arclength, project_point_kernel, project_to_polyline, resample_polyline
+from sim.geometry import (
+    global_to_local_xy,
+    polyline_arclength,
+    project_point_kernel,
+    project_to_polyline,
+    resample_polyline,
+)
 from sim.types.observation import Observation, Policy, Renderer
 from sim.types.scenario import DT_S, STEP_US, Scenario
 from sim.types.state import ActorMode, ActorState, ControlAction, EgoState, TrajectoryAction, WorldState
-from sim.dynamics.tracker import TrackerParams, reference_from_trajectory, tracking_controls
 
 PLAN_HORIZON_STEPS = 40  # plans are recorded on a 0.1 s grid over 4 s
 PLAN_TIMES_S = np.arange(1, PLAN_HORIZON_STEPS + 1) * DT_S

@@ -24,7 +24,13 @@ import typer
 
 from sim.errors import ConfigError
 from tools.machine import machine_info
-from tools.score_commands import COMMON_OPTIONS, ScoreSettings, resolve_scenarios, score_scenarios, settings_from_options
+from tools.score_commands import (
+    COMMON_OPTIONS,
+    ScoreSettings,
+    resolve_scenarios,
+    score_scenarios,
+    settings_from_options,
+)
 
 
 def bench_pseudo_sim(refs, policy: str, settings: ScoreSettings, workers: int = 2, with_ray: bool = True,

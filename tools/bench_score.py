@@ -30,9 +30,19 @@ import typer
 from sim.engine import prepare
 from sim.errors import ConfigError
 from sim.geometry import box_corners_xy
-from sim.scoring.epdms import (EPDMSConfig, ScoringData, actors_window, ego_points, frame_baseline, human_proposal,
-                               no_collision_term, scorable_frames, score_proposal, scoring_data,
-                               time_to_collision_term)
+from sim.scoring.epdms import (
+    EPDMSConfig,
+    ScoringData,
+    actors_window,
+    ego_points,
+    frame_baseline,
+    human_proposal,
+    no_collision_term,
+    scorable_frames,
+    score_proposal,
+    scoring_data,
+    time_to_collision_term,
+)
 from tools.machine import machine_info
 from tools.scenario_args import load_scenario_from_args
 

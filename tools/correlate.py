@@ -35,13 +35,22 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import typer  # noqa: E402
 
+from policies_api.resolve import check_policy_names  # noqa: E402
 from sim.atomic import write_json_atomic  # noqa: E402
 from sim.errors import ConfigError  # noqa: E402
 from sim.scoring.pseudo_sim import aggregate_frames, rescore_frame  # noqa: E402
 from tools.report import _fmt, _save_fig  # noqa: E402
-from tools.score_commands import (COMMON_OPTIONS, ScenarioRef, ScenarioTask, ScoreSettings, build_document,  # noqa: E402
-                                  check_policy_names, resolve_scenarios, run_tasks, settings_from_options,
-                                  write_outputs)
+from tools.score_commands import (  # noqa: E402
+    COMMON_OPTIONS,
+    ScenarioRef,
+    ScenarioTask,
+    ScoreSettings,
+    build_document,
+    resolve_scenarios,
+    run_tasks,
+    settings_from_options,
+    write_outputs,
+)
 
 DEFAULT_POLICIES = ("expert", "idm", "constant-velocity", "noisy", "laggy", "over-cautious", "aggressive")
 CLOSED_TARGETS = {"closed_loop_epdms": "closed-loop EPDMS", "driving_score": "Bench2Drive-style DS",

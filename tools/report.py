@@ -23,6 +23,7 @@ import html
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+
 import matplotlib
 
 matplotlib.use("Agg")

@@ -10,31 +10,20 @@ from typing import List, Optional
 import typer
 from rich.console import Console
 
+from policies_api.resolve import resolve_policy
 from render.bev import write_bev_video
 from sim.atomic import write_json_atomic
 from sim.engine import EngineConfig, prepare, run_episode
 from sim.metrics import episode_metrics
-from sim.types.observation import Renderer
-from sim.policies.builtin import make_policy
-from sim.types.scenario import Scenario
 from sim.scoring.episode_io import save_episode
 from sim.scoring.episode_scores import episode_scores
+from sim.types.observation import Renderer
+from sim.types.scenario import Scenario
 from tools.scenario_args import load_scenario_from_args
 
 console = Console(stderr=True)
 
 DEMO_SCENE = "scene-demo-0002"  # a right turn: the baselines differ visibly
-
-
-def make_any_policy(name: str):
-    """A built-in or degraded policy by name, or a remote DrivingPolicy for grpc://HOST:PORT and
-    unix://PATH."""
-    from policies_api.remote_policy import RemotePolicy, is_remote_policy_name
-    from sim.policies.degraded import is_degraded_policy_name, make_degraded_policy
-
-    if is_degraded_policy_name(name):
-        return make_degraded_policy(name)
-    return RemotePolicy(name) if is_remote_policy_name(name) else make_policy(name)
 
 
 def build_renderer(scenario: Scenario, cameras: list[str], width: int, height: int, backend: str = "auto",
@@ -70,7 +59,7 @@ def run_one(scenario: Scenario, policy_name: str, out: Path, reactive: bool = Fa
     from render.video import RigVideoWriter
 
     context = prepare(scenario, EngineConfig(reactive=reactive, start_step=start_step, max_steps=steps))
-    policy = make_any_policy(policy_name)
+    policy = resolve_policy(policy_name)
     writer = RigVideoWriter(out) if renderer is not None and camera_videos else None
     on_step = (lambda state, obs: writer.add(obs.images)) if writer is not None else None
     try:

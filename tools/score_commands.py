@@ -42,19 +42,32 @@ from typing import Callable, List, Optional, Sequence
 import numpy as np
 import typer
 
+from policies_api.resolve import check_policy_names, resolve_policy
 from sim.atomic import atomic_path, write_bytes_atomic, write_json_atomic
 from sim.engine import SimContext, observe, prepare, route_arclength
 from sim.errors import ConfigError
 from sim.geometry import local_to_global_xy, wrap_angle
+from sim.scoring.epdms import (
+    EPDMSConfig,
+    EPDMSResult,
+    action_to_proposal,
+    logged_ego_state,
+    score_proposal,
+    scoring_data,
+)
+from sim.scoring.pseudo_sim import (
+    FrameScore,
+    PseudoSimConfig,
+    aggregate_frames,
+    combine_frame,
+    score_group_results,
+    vanished_warnings,
+    with_extended_comfort,
+)
+from sim.scoring.stage_two import FrameConfig, StageTwoConfig, select_frames, stage_two_starts
 from sim.types.observation import CameraImages, Observation
 from sim.types.scenario import Scenario
-from sim.scoring.epdms import (EPDMSConfig, EPDMSResult, action_to_proposal, logged_ego_state, score_proposal,
-                               scoring_data)
-from sim.scoring.pseudo_sim import (FrameScore, PseudoSimConfig, aggregate_frames, combine_frame, score_group_results,
-                                    vanished_warnings, with_extended_comfort)
-from sim.scoring.stage_two import FrameConfig, StageTwoConfig, select_frames, stage_two_starts
 from sim.types.state import EgoState, WorldState
-
 
 
 def _renderer_version() -> str:
@@ -162,31 +175,6 @@ def resolve_scenarios(dataroots: Sequence[Path], scenes: Sequence[str], version:
     if not refs:
         raise ConfigError("no scenario to score: pass --dataroot DIR (and optionally --scenes) or --scenario-file")
     return refs
-
-
-def check_policy_names(names: Sequence[str]) -> None:
-    """Fail before any work on a name that is no built-in, degraded or remote policy."""
-    from policies_api.remote_policy import is_remote_policy_name
-    from sim.policies.builtin import BUILTIN_POLICIES
-    from sim.policies.degraded import DEGRADED_POLICIES
-
-    known = list(BUILTIN_POLICIES) + list(DEGRADED_POLICIES)
-    bad = [n for n in names if n not in known and not is_remote_policy_name(n)]
-    if bad:
-        raise ConfigError(f"unknown policy {', '.join(map(repr, bad))}; choose from {', '.join(known)} "
-                          "or grpc://HOST:PORT / unix://PATH for a remote policy")
-
-
-def make_score_policy(name: str, seed: int = 0):
-    """A policy by name: built-in, degraded variant, or remote (grpc://, unix://)."""
-    from sim.policies.degraded import is_degraded_policy_name, make_degraded_policy
-
-    if is_degraded_policy_name(name):
-        return make_degraded_policy(name, seed)
-    check_policy_names([name])
-    from tools.run_commands import make_any_policy
-
-    return make_any_policy(name)
 
 
 # ---- the observation cache ----------------------------------------------------------------------------
@@ -510,7 +498,7 @@ def run_scenario_task(task: ScenarioTask, renderer_factory: Callable[[Scenario],
     scorer = ScenarioScorer(scenario, task.settings, renderer_factory)
     scores, closed = {}, {}
     for name in task.policies:
-        policy = make_score_policy(name, task.settings.seed)
+        policy = resolve_policy(name, task.settings.seed)
         try:
             scores[name] = scorer.score_policy(policy, name)
         finally:
@@ -535,15 +523,14 @@ def closed_loop_scores(scenario: Scenario, policy_name: str, settings: ScoreSett
     """The policy in the closed loop from the log's start over the span its frames cover
     (`closed_loop_span`), scored with `episode_scores`. Remote policies see rendered cameras;
     the privileged built-ins need none."""
-    from sim.engine import EngineConfig, run_episode
-    from sim.policies.degraded import is_degraded_policy_name
-    from sim.scoring.episode_scores import episode_scores
-
     from policies_api.remote_policy import is_remote_policy_name
+    from sim.engine import EngineConfig, run_episode
+    from sim.policies.registry import is_degraded_policy_name
+    from sim.scoring.episode_scores import episode_scores
 
     steps = closed_loop_span(scorer.frames, settings, scenario.num_steps)
     context = prepare(scenario, EngineConfig(reactive=reactive, max_steps=steps, replan_every_steps=replan_every_steps))
-    policy = make_score_policy(policy_name, settings.seed)
+    policy = resolve_policy(policy_name, settings.seed)
     renderer = scorer.renderer if is_remote_policy_name(policy_name) else None
     t0 = time.perf_counter()
     try:

@@ -36,8 +36,7 @@ import torch
 import torch.nn.functional as F
 
 # One set of gsplat conventions for both rasterizers: the forward passes must agree.
-from render.cpu_rasterizer import (ALPHA_THRESHOLD, EPS2D, FAR_PLANE, MAX_ALPHA, NEAR_PLANE,
-                                   TRANSMITTANCE_STOP)
+from render.cpu_rasterizer import ALPHA_THRESHOLD, EPS2D, FAR_PLANE, MAX_ALPHA, NEAR_PLANE, TRANSMITTANCE_STOP
 from render.gaussians import SH_C0
 
 DEFAULT_MAX_PAIRS = 3_000_000

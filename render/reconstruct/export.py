@@ -22,8 +22,8 @@ import numpy as np
 
 from render.assets import ActorAssets, asset_for_actor, save_actor_assets
 from render.ply import save_ply
-from sim.atomic import write_bytes_atomic
 from render.reconstruct.data import ActorInfo
+from sim.atomic import write_bytes_atomic
 from sim.errors import SceneFileError
 
 SKY_FORMAT = "splatsim-sky"

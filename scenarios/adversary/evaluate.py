@@ -36,7 +36,7 @@ from scenarios.adversary.realism import RealismConfig, adversary_outcome, log_ki
 from scenarios.adversary.selection import SelectionConfig, select_candidates
 from sim.engine import EngineConfig, prepare, run_episode
 from sim.errors import ConfigError
-from sim.policies.builtin import make_policy
+from sim.policies.registry import make_policy
 
 MODES = ("log", "unguided", "realism-guided", "guided")
 

@@ -33,8 +33,8 @@ from shapely.geometry import LineString
 from shapely.ops import substring, unary_union
 
 from scenarios.demo_town.town import STOP_BEFORE_CROSSING_M, DemoTown
-from sim.geometry import box_corners_xy, wrap_angle
 from sim.actors.idm import IDMParams, idm_acceleration
+from sim.geometry import box_corners_xy, wrap_angle
 from sim.types.scenario import DT_S, STEP_US, ActorKind, EgoParams
 
 SCENE_DURATION_S = 20.0

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from sim.geometry import polyline_arclength, resample_polyline
 from sim.actors.idm import IDMParams, idm_acceleration
+from sim.geometry import polyline_arclength, resample_polyline
 from sim.types.roadmap import RoadMap
 from sim.types.scenario import ActorKind, ActorTracks
 from sim.types.state import ActorMode, ActorState

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.errors import ConfigError
-from sim.geometry import global_to_local_xy, wrap_angle, interpolate_polyline, polyline_arclength, project_to_polyline
 from sim.actors.idm import IDMParams, idm_acceleration
+from sim.errors import ConfigError
+from sim.geometry import global_to_local_xy, interpolate_polyline, polyline_arclength, project_to_polyline, wrap_angle
 from sim.types.observation import Observation
 from sim.types.scenario import DT_S, ActorKind, Scenario
 from sim.types.state import TrajectoryAction
@@ -209,10 +209,3 @@ class IDMPolicy:
 
 BUILTIN_POLICIES = {"expert": ExpertPolicy, "constant-velocity": ConstantVelocityPolicy, "idm": IDMPolicy}
 
-
-def make_policy(name: str):
-    """A built-in policy by name."""
-    if name not in BUILTIN_POLICIES:
-        raise ConfigError(f"unknown policy {name!r}; choose one of {', '.join(BUILTIN_POLICIES)} "
-                          "(or grpc://HOST:PORT for a remote policy)")
-    return BUILTIN_POLICIES[name]()

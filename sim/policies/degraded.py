@@ -31,11 +31,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim.actors.idm import IDMParams
 from sim.errors import ConfigError
 from sim.geometry import global_to_local_xy, local_to_global_xy
-from sim.actors.idm import IDMParams
+from sim.policies.builtin import BUILTIN_POLICIES, PLAN_TIMES_S, IDMPolicy, IDMPolicyParams
 from sim.types.observation import Observation
-from sim.policies.builtin import PLAN_TIMES_S, IDMPolicy, IDMPolicyParams, make_policy
 from sim.types.scenario import DT_S, STEP_US, Scenario
 from sim.types.state import ActorState, EgoState, TrajectoryAction, WorldState
 
@@ -56,6 +56,12 @@ class NoisyParams:
     seed: int = 0
 
 
+def _base_policy(policy: str, base: str):
+    if base not in BUILTIN_POLICIES:
+        raise ConfigError(f"{policy} policy: base must be one of {', '.join(BUILTIN_POLICIES)}, got {base!r}")
+    return BUILTIN_POLICIES[base]()
+
+
 class NoisyPolicy:
     """A built-in policy with seeded Gaussian noise on its plan poses (headings kept)."""
 
@@ -65,7 +71,7 @@ class NoisyPolicy:
         if params.sigma_m < 0:
             raise ConfigError(f"noisy policy: sigma_m must be >= 0, got {params.sigma_m}")
         self.params = params
-        self.base = make_policy(params.base)
+        self.base = _base_policy(self.name, params.base)
         self._scenario: Scenario | None = None
 
     def reset(self, scenario: Scenario) -> None:
@@ -105,7 +111,7 @@ class LaggyPolicy:
         if not 0.0 <= lo <= hi:
             raise ConfigError(f"laggy policy: lag_s must be (min, max) with 0 <= min <= max, got {params.lag_s}")
         self.params = params
-        self.base = make_policy(params.base)
+        self.base = _base_policy(self.name, params.base)
         self._history: deque[Observation] = deque(maxlen=params.history_steps)
         self._scenario: Scenario | None = None
 
@@ -229,13 +235,3 @@ DEGRADED_POLICIES = {
     "aggressive": lambda seed: aggressive_policy(),
 }
 
-
-def make_degraded_policy(name: str, seed: int = 0):
-    """A degraded policy by name: noisy | laggy | over-cautious | aggressive."""
-    if name not in DEGRADED_POLICIES:
-        raise ConfigError(f"unknown degraded policy {name!r}; choose one of {', '.join(DEGRADED_POLICIES)}")
-    return DEGRADED_POLICIES[name](seed)
-
-
-def is_degraded_policy_name(name: str) -> bool:
-    return name in DEGRADED_POLICIES

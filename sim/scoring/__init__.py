@@ -9,7 +9,6 @@ style driving score) and episode files for reports.
 - `sim.scoring.episode_io`: `save_episode` / `load_episode`.
 """
 
-from sim.scoring.epdms import (EPDMSConfig, EPDMSResult, aggregate_epdms, score_log_frames, score_proposal,
-                               summarize)
+from sim.scoring.epdms import EPDMSConfig, EPDMSResult, aggregate_epdms, score_log_frames, score_proposal, summarize
 
 __all__ = ["EPDMSConfig", "EPDMSResult", "aggregate_epdms", "score_log_frames", "score_proposal", "summarize"]

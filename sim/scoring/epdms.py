@@ -85,18 +85,29 @@ from numba import njit
 from scipy.signal import savgol_filter
 
 from sim.checks import CollisionType, _obb_overlap
+from sim.dynamics.tracker import CURVATURE_MIN_ARC_M, TrackerParams, reference_from_trajectory, rollout
 from sim.engine import PLAN_HORIZON_STEPS, SimContext, observe, route_arclength
 from sim.errors import ActionError, ConfigError
-from sim.geometry import (global_to_local_xy, path_curvature_kernel, polyline_arclength, project_point_kernel,
-                          wrap_angle)
-from sim.types.scenario import DT_S, ActorKind
-from sim.scoring.comfort import (ComfortConfig, ComfortResult, Kinematics, concat_kinematics, extended_comfort,
-                                 history_comfort, kinematics_from_states)
+from sim.geometry import global_to_local_xy, path_curvature_kernel, polyline_arclength, project_point_kernel, wrap_angle
+from sim.scoring.comfort import (
+    ComfortConfig,
+    ComfortResult,
+    Kinematics,
+    concat_kinematics,
+    extended_comfort,
+    history_comfort,
+    kinematics_from_states,
+)
 from sim.scoring.reference_planner import ReferencePlannerConfig, reference_proposals
-from sim.scoring.stop_controls import (NO_STOP_CONTROLS, StopControlConfig, StopControls, infer_stop_controls,
-                                       red_light_crossing)
+from sim.scoring.stop_controls import (
+    NO_STOP_CONTROLS,
+    StopControlConfig,
+    StopControls,
+    infer_stop_controls,
+    red_light_crossing,
+)
+from sim.types.scenario import DT_S, ActorKind
 from sim.types.state import ControlAction, EgoState, TrajectoryAction, WorldState
-from sim.dynamics.tracker import CURVATURE_MIN_ARC_M, TrackerParams, reference_from_trajectory, rollout
 
 METRIC_NAMES = ("nc", "dac", "ddc", "tlc", "ep", "ttc", "lk", "hc", "ec")
 MULTIPLIER_NAMES = ("nc", "dac", "ddc", "tlc")
@@ -1370,7 +1381,7 @@ def score_log_frames(context: SimContext, policy="expert", config: EPDMSConfig =
     policy: "expert" (the logged human's own 4 s future), a built-in policy name, or a Policy
     object. EC compares each proposal with the one made interval (0.5 s) earlier when that frame
     was scored too."""
-    from sim.policies.builtin import make_policy
+    from sim.policies.registry import make_policy
 
     frames = scorable_frames(context, config) if steps is None else np.asarray(list(steps), np.int64)
     data = scoring_data(context)

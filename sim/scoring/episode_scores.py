@@ -47,8 +47,17 @@ from sim.engine import Episode, SimContext
 from sim.geometry import global_to_local_xy, wrap_angle
 from sim.metrics import route_completion
 from sim.scoring.comfort import Kinematics, extended_comfort, kinematics_from_states
-from sim.scoring.epdms import (METRIC_NAMES, EPDMSConfig, EPDMSResult, assemble_result, evaluate_window,
-                               proposal_states, reference_baseline, scoring_data, stop_controls)
+from sim.scoring.epdms import (
+    METRIC_NAMES,
+    EPDMSConfig,
+    EPDMSResult,
+    assemble_result,
+    evaluate_window,
+    proposal_states,
+    reference_baseline,
+    scoring_data,
+    stop_controls,
+)
 from sim.types.state import EgoState
 
 SCORES_VERSION = 1

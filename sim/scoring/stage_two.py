@@ -38,8 +38,8 @@ from sim.checks import ego_corners, off_road
 from sim.engine import SimContext
 from sim.errors import ConfigError
 from sim.geometry import wrap_angle
-from sim.types.scenario import DT_S
 from sim.scoring.epdms import logged_ego_state, scoring_data
+from sim.types.scenario import DT_S
 from sim.types.state import EgoState
 
 START_MODES = ("grid", "sample")

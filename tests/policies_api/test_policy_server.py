@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 import numpy as np
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from examples.lane_follower_stack import LaneFollower
 from policies_api.client import RemoteError, metrics_equal

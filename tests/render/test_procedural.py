@@ -7,10 +7,16 @@ import shapely
 from shapely.geometry import box
 
 from render.assets import asset_for_actor, build_actor_assets, load_actor_assets, save_actor_assets
-from render.procedural import (WHITE, YELLOW, StreetSceneConfig, build_street_scene, region_around,
-                               synthetic_road_map)
 from render.primitives import GaussianBuilder
-from render.procedural import _lane_graph
+from render.procedural import (
+    WHITE,
+    YELLOW,
+    StreetSceneConfig,
+    _lane_graph,
+    build_street_scene,
+    region_around,
+    synthetic_road_map,
+)
 from sim.types.roadmap import RoadMap
 from sim.types.scenario import ActorKind
 

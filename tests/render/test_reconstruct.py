@@ -19,7 +19,6 @@ from sim.types.scenario import ActorKind, ActorTracks
 from tests.render.test_cpu_rasterizer import random_scene
 
 
-
 @pytest.fixture(autouse=True, scope="module")
 def one_torch_thread():
     """One torch thread (steadier than two on the shared 2-core machine), restored afterwards."""

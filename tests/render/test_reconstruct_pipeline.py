@@ -18,7 +18,6 @@ from sim.errors import DatasetError
 from tools import reconstruct_commands
 
 
-
 @pytest.fixture(autouse=True, scope="module")
 def one_torch_thread():
     """One torch thread (steadier than two on the shared 2-core machine), restored afterwards."""

@@ -34,7 +34,7 @@ from scenarios.synthetic import ActorSpec, straight_road_scenario
 from sim.engine import EngineConfig, prepare, run_episode
 from sim.errors import ConfigError
 from sim.geometry import wrap_angle
-from sim.policies.builtin import make_policy
+from sim.policies.registry import make_policy
 
 
 @pytest.fixture(scope="module")

@@ -15,13 +15,26 @@ from nuscenes.nuscenes import NuScenes
 from pyquaternion import Quaternion
 from shapely.ops import unary_union
 
-from scenarios.demo_town import (DEMO_MAP_NAME, DEMO_SCENES, DEMO_VERSION, build_demo_dataroot, build_town,
-                                 simulate_demo_scenes, simulate_scene)
+from scenarios.demo_town import (
+    DEMO_MAP_NAME,
+    DEMO_SCENES,
+    DEMO_VERSION,
+    build_demo_dataroot,
+    build_town,
+    simulate_demo_scenes,
+    simulate_scene,
+)
 from scenarios.demo_town.town import INTERSECTION_CENTER_XY, INTERSECTION_HALF_SIZE_M
 from scenarios.demo_town.traffic import SCENE_DURATION_S, expand_route
 from sim.errors import DatasetError
-from sim.geometry import (box_corners_xy, boxes_overlap, polyline_arclength, project_to_polyline, wrap_angle,
-                          yaw_from_quaternion)
+from sim.geometry import (
+    box_corners_xy,
+    boxes_overlap,
+    polyline_arclength,
+    project_to_polyline,
+    wrap_angle,
+    yaw_from_quaternion,
+)
 from sim.types.scenario import ActorKind, EgoParams
 
 TABLES = ("attribute", "calibrated_sensor", "category", "ego_pose", "instance", "log", "map", "sample",

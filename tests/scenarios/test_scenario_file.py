@@ -23,8 +23,17 @@ from scenarios.scenario_file import (
 )
 from sim.errors import ScenarioFileError
 from sim.types.roadmap import LaneGraph, RoadMap
-from sim.types.scenario import (STEP_US, ActorKind, ActorTracks, CameraRig, DrivingCommand, EgoLog, EgoParams, Route,
-                          Scenario)
+from sim.types.scenario import (
+    STEP_US,
+    ActorKind,
+    ActorTracks,
+    CameraRig,
+    DrivingCommand,
+    EgoLog,
+    EgoParams,
+    Route,
+    Scenario,
+)
 from tests.conftest import real_dataroot_params
 
 

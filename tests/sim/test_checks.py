@@ -4,8 +4,16 @@ import numpy as np
 import pytest
 from shapely.geometry import box as shapely_box
 
-from sim.checks import (CheckParams, CollisionType, colliding_actors, collision_type, ego_corners, is_at_fault, off_road,
-                        time_to_collision)
+from sim.checks import (
+    CheckParams,
+    CollisionType,
+    colliding_actors,
+    collision_type,
+    ego_corners,
+    is_at_fault,
+    off_road,
+    time_to_collision,
+)
 from sim.geometry import box_corners_xy, boxes_overlap
 from sim.types.roadmap import LaneGraph, RoadMap
 from sim.types.scenario import EgoParams

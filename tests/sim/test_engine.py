@@ -7,7 +7,8 @@ from scenarios.synthetic import ActorSpec, straight_road_scenario
 from sim.engine import EngineConfig, initial_state, prepare, run_episode, step
 from sim.errors import ActionError, ConfigError
 from sim.metrics import episode_metrics
-from sim.policies.builtin import ExpertPolicy, make_policy
+from sim.policies.builtin import ExpertPolicy
+from sim.policies.registry import make_policy
 from sim.types.state import ControlAction
 
 

@@ -14,15 +14,35 @@ from scipy.signal import savgol_filter
 from scenarios.synthetic import ActorSpec, straight_road_scenario
 from sim.engine import prepare
 from sim.errors import ActionError, ConfigError
-from sim.types.scenario import ActorKind, EgoLog
-from sim.scoring.comfort import (ComfortConfig, Kinematics, comfort_signals, extended_comfort, history_comfort,
-                                 savgol_matrix)
-from sim.scoring.epdms import (EPDMSConfig, actors_window, aggregate_epdms, assemble_result,
-                               driving_direction_compliance, evaluate_window, frame_baseline, human_proposal,
-                               lane_keeping, logged_ego_state, proposal_states, score_log_frames, score_proposal,
-                               scoring_data, stop_controls, summarize)
+from sim.scoring.comfort import (
+    ComfortConfig,
+    Kinematics,
+    comfort_signals,
+    extended_comfort,
+    history_comfort,
+    savgol_matrix,
+)
+from sim.scoring.epdms import (
+    EPDMSConfig,
+    actors_window,
+    aggregate_epdms,
+    assemble_result,
+    driving_direction_compliance,
+    evaluate_window,
+    frame_baseline,
+    human_proposal,
+    lane_keeping,
+    logged_ego_state,
+    proposal_states,
+    score_log_frames,
+    score_proposal,
+    scoring_data,
+    stop_controls,
+    summarize,
+)
 from sim.scoring.episode_scores import explain
 from sim.scoring.stop_controls import StopControlConfig, StopControls
+from sim.types.scenario import ActorKind, EgoLog
 from tests.conftest import real_dataroot_params
 
 T = np.arange(1, 41) * 0.1

@@ -11,9 +11,9 @@ import pytest
 from scenarios.synthetic import ActorSpec, straight_road_scenario
 from sim.engine import EngineConfig, prepare, run_episode
 from sim.policies.builtin import ConstantVelocityPolicy, ExpertPolicy
-from sim.types.scenario import ActorKind
 from sim.scoring.episode_io import EpisodeFileError, load_episode, save_episode
-from sim.scoring.episode_scores import (EpisodeScoreConfig, bench2drive_score, episode_scores, neuroncap_score)
+from sim.scoring.episode_scores import EpisodeScoreConfig, bench2drive_score, episode_scores, neuroncap_score
+from sim.types.scenario import ActorKind
 from sim.types.state import ControlAction
 from tests.conftest import real_dataroot_params
 

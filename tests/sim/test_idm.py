@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from scenarios.synthetic import ActorSpec, straight_road_scenario
-from sim.engine import EngineConfig, initial_state, prepare, run_episode, step
 from sim.actors.idm import IDMParams, idm_acceleration
+from sim.engine import EngineConfig, initial_state, prepare, run_episode, step
 from sim.metrics import episode_metrics
 from sim.policies.builtin import ConstantVelocityPolicy, IDMPolicy
 from sim.types.state import ActorMode, ControlAction

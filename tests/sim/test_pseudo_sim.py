@@ -11,13 +11,30 @@ import pytest
 from scenarios.synthetic import straight_road_scenario
 from sim.engine import initial_state, observe, prepare
 from sim.errors import ConfigError
-from sim.policies.builtin import IDMPolicy, make_policy
-from sim.policies.degraded import (DEGRADED_POLICIES, LaggyPolicy, NoisyPolicy, make_degraded_policy,
-                                   reconstruct_past_observation, shift_plan)
-from sim.scoring.epdms import METRIC_NAMES, aggregate_epdms, human_proposal, logged_ego_state, score_proposal, scoring_data
-from sim.scoring.pseudo_sim import (PseudoSimConfig, aggregate_frames, combine_frame, frame_score, group_score,
-                                    proximity_weights, rescore_frame, score_group, vanished_warnings,
-                                    weighted_stage_two, with_extended_comfort)
+from sim.policies.builtin import IDMPolicy
+from sim.policies.degraded import DEGRADED_POLICIES, LaggyPolicy, NoisyPolicy, reconstruct_past_observation, shift_plan
+from sim.policies.registry import make_policy
+from sim.scoring.epdms import (
+    METRIC_NAMES,
+    aggregate_epdms,
+    human_proposal,
+    logged_ego_state,
+    score_proposal,
+    scoring_data,
+)
+from sim.scoring.pseudo_sim import (
+    PseudoSimConfig,
+    aggregate_frames,
+    combine_frame,
+    frame_score,
+    group_score,
+    proximity_weights,
+    rescore_frame,
+    score_group,
+    vanished_warnings,
+    weighted_stage_two,
+    with_extended_comfort,
+)
 from sim.scoring.stage_two import FrameConfig, StageTwoConfig, select_frames, stage_two_starts, start_offsets
 from sim.types.state import EgoState, TrajectoryAction
 
@@ -219,11 +236,11 @@ def _obs(context, step):
 def test_degraded_policies_by_name(road):
     assert set(DEGRADED_POLICIES) == {"noisy", "laggy", "over-cautious", "aggressive"}
     with pytest.raises(ConfigError):
-        make_degraded_policy("sleepy")
+        make_policy("sleepy")
     obs = _obs(road, 20)
     ends = {}
     for name in ("idm", "over-cautious", "aggressive"):
-        p = make_policy(name) if name == "idm" else make_degraded_policy(name)
+        p = make_policy(name)
         p.reset(road.scenario)
         ends[name] = p.plan(obs).xy_in_ego[-1, 0]
     assert ends["over-cautious"] < ends["idm"] - 5.0
@@ -238,7 +255,7 @@ def test_noisy_is_seeded_and_smooth(road):
     clean = base.plan(obs).xy_in_ego
     plans = []
     for seed in (0, 0, 1):
-        p = make_degraded_policy("noisy", seed)
+        p = make_policy("noisy", seed)
         p.reset(road.scenario)
         plans.append(p.plan(obs).xy_in_ego)
     assert np.array_equal(plans[0], plans[1]) and not np.array_equal(plans[0], plans[2])
@@ -246,11 +263,11 @@ def test_noisy_is_seeded_and_smooth(road):
     assert np.abs(err[0]).max() < 0.05  # std grows from 0 at t=0
     assert np.abs(err[-1]).max() > 1e-3
     assert np.abs(np.diff(err, axis=0)).max() < 0.3  # smooth, not independent per pose
-    assert isinstance(make_degraded_policy("noisy"), NoisyPolicy)
+    assert isinstance(make_policy("noisy"), NoisyPolicy)
 
 
 def test_laggy_plans_from_old_observations(road):
-    p = make_degraded_policy("laggy")
+    p = make_policy("laggy")
     assert isinstance(p, LaggyPolicy)
     p.reset(road.scenario)
     obs = _obs(road, 40)
@@ -276,6 +293,6 @@ def test_laggy_uses_its_own_history_in_a_loop():
     from sim.engine import run_episode
 
     ctx = prepare(straight_road_scenario(num_steps=40))
-    episode = run_episode(ctx, make_degraded_policy("laggy"))
+    episode = run_episode(ctx, make_policy("laggy"))
     assert episode.num_steps > 30 and not episode.collision.any()
     assert initial_state(ctx).ego.speed_mps == pytest.approx(10.0)

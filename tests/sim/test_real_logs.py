@@ -5,7 +5,7 @@ import pytest
 from scenarios.nuscenes_adapter import list_scenes, load_scenario
 from sim.engine import EngineConfig, prepare, run_episode
 from sim.metrics import episode_metrics
-from sim.policies.builtin import make_policy
+from sim.policies.registry import make_policy
 from tests.conftest import REAL_DATAROOTS, real_dataroot_params
 
 

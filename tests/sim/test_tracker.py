@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
+from sim.dynamics.tracker import TrackerParams, reference_from_global_poses, reference_from_trajectory, rollout
 from sim.errors import ActionError
 from sim.types.scenario import EgoParams
 from sim.types.state import EgoState, TrajectoryAction
-from sim.dynamics.tracker import TrackerParams, reference_from_global_poses, reference_from_trajectory, rollout
 
 
 def circle(radius_m: float, speed_mps: float, seconds: float):

@@ -39,9 +39,9 @@ def test_run_on_the_demo_town(demo_dataroot, tmp_path):
 
 
 def test_unknown_scene_is_a_clear_error_with_exit_status_2(demo_dataroot, tmp_path, capsys):
-    from tools.cli import main
-
     import sys
+
+    from tools.cli import main
     argv = sys.argv
     sys.argv = ["splatsim", "run", "--dataroot", str(demo_dataroot), "--scene", "scene-nope", "--out", str(tmp_path)]
     try:

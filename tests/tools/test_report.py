@@ -15,7 +15,7 @@ from sim.atomic import write_json_atomic
 from sim.engine import EngineConfig, prepare, run_episode
 from sim.errors import ConfigError
 from sim.metrics import episode_metrics
-from sim.policies.builtin import make_policy
+from sim.policies.registry import make_policy
 from sim.scoring.episode_io import save_episode
 from sim.scoring.episode_scores import episode_scores
 from tools.bench_score import bench_score

@@ -12,12 +12,21 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from policies_api.resolve import resolve_policy
 from sim.scoring.epdms import logged_ego_state
 from sim.scoring.pseudo_sim import PseudoSimConfig
 from sim.scoring.stage_two import FrameConfig, StageTwoConfig
 from tools.correlate import correlate, correlate_command, fit_stats
-from tools.score_commands import (RenderSettings, ScenarioRef, ScenarioScorer, ScoreSettings, default_renderer_factory,
-                                  make_score_policy, resolve_scenarios, score_command, score_scenarios)
+from tools.score_commands import (
+    RenderSettings,
+    ScenarioRef,
+    ScenarioScorer,
+    ScoreSettings,
+    default_renderer_factory,
+    resolve_scenarios,
+    score_command,
+    score_scenarios,
+)
 
 SCENE = "scene-demo-0000"
 TINY = dict(render=RenderSettings(("CAM_FRONT",), 64, 36, "cpu"), frames=FrameConfig(max_frames=1),
@@ -52,10 +61,10 @@ def test_a_second_policy_and_a_second_run_re_render_nothing(demo_dataroot, tmp_p
     scorer = ScenarioScorer(scenario, settings, first)
     starts = scorer.starts[scorer.frames[0]]
     assert scorer.frames == [5] and len(starts.offsets) == 3
-    a = scorer.score_policy(make_score_policy("idm"), "idm")
+    a = scorer.score_policy(resolve_policy("idm"), "idm")
     # stage one: 2 logged frames; stage two: 3 starts at 3.5 s and at 4 s
     assert first.builds == 1 and first.renders == 2 + 2 * 3 == scorer.cache.renders
-    b = scorer.score_policy(make_score_policy("constant-velocity"), "constant-velocity")
+    b = scorer.score_policy(resolve_policy("constant-velocity"), "constant-velocity")
     assert first.renders == 8 and scorer.cache.hits >= 8
     assert a.frames[0].score != b.frames[0].score
     files = list((tmp_path / "cache").rglob("*.npz"))
@@ -63,7 +72,7 @@ def test_a_second_policy_and_a_second_run_re_render_nothing(demo_dataroot, tmp_p
     # a fresh process-like scorer on the same cache: no renderer is even built
     second = CountingFactory(settings.render)
     again = ScenarioScorer(scenario, settings, second)
-    c = again.score_policy(make_score_policy("idm"), "idm")
+    c = again.score_policy(resolve_policy("idm"), "idm")
     assert second.builds == 0 and second.renders == 0 and again.cache.misses == 0
     assert c.frames[0].score == pytest.approx(a.frames[0].score)
     # the cached observation is the rendered one
