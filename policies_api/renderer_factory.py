@@ -14,7 +14,6 @@ RendererFactory = Callable[[Scenario, list[str], int, int], Renderer]
 `render(scenario, state)` returns CameraImages of those cameras (in that order) at width x height."""
 
 
-
 def gaussian_renderer_factory(backend: str = "auto", cache_size: int = 8) -> RendererFactory:
     """Sessions rendered by `render.renderer.GaussianRenderer` (procedural street + actor assets
     per scenario, built once per scenario and shared by its sessions)."""
