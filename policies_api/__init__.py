@@ -4,7 +4,7 @@ Importing the package registers the Gymnasium environment `splatsim/ClosedLoop-v
 (`policies_api.gym_env.ClosedLoopEnv`). The rest loads on first use:
 
 - `RemoteSimulator` (client.py): drive a `splatsim serve` server from Python.
-- `SimulatorServer`, `ServerConfig`, `ScenarioCatalog` (server.py, session.py): host sessions.
+- `SimulatorServer`, `ServerConfig` (server.py), `ScenarioCatalog` (catalog.py): host sessions.
 - `serve_policy` (policy_server.py): turn a Python callable into a DrivingPolicy server.
 - `RemotePolicy` (remote_policy.py): a `sim.types.observation.Policy` that calls a DrivingPolicy server.
 """
@@ -21,7 +21,7 @@ _LAZY = {
     "SimulatorServer": "policies_api.server",
     "ServerConfig": "policies_api.server",
     "serve_until_signal": "policies_api.server",
-    "ScenarioCatalog": "policies_api.session",
+    "ScenarioCatalog": "policies_api.catalog",
     "serve_policy": "policies_api.policy_server",
     "PolicyServer": "policies_api.policy_server",
     "RemotePolicy": "policies_api.remote_policy",

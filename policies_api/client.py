@@ -33,11 +33,9 @@ from proto.splatsim.v1 import messages_pb2 as pb
 from proto.splatsim.v1 import simulator_pb2 as spb
 from proto.splatsim.v1 import simulator_pb2_grpc as spb_grpc
 from sim.errors import SplatsimError
-from sim.types.state import Action, ControlAction, TrajectoryAction
+from sim.types.state import Action, ControlAction, EndReason, TrajectoryAction
 
 METADATA = ((CONTRACT_METADATA_KEY, str(CONTRACT_VERSION)),)
-_END_REASON_NAMES = {spb.END_REASON_ROUTE_COMPLETE: "route_complete", spb.END_REASON_SCENARIO_END: "scenario_end",
-                     spb.END_REASON_MAX_STEPS: "max_steps", spb.END_REASON_UNSPECIFIED: ""}
 
 
 class RemoteError(SplatsimError):
@@ -89,7 +87,7 @@ class StepResult:
 
     - observation: RemoteObservation of the state after the step.
     - metrics: StepMetrics; events: list of (type name, actor id, message).
-    - done / truncated / end_reason ("route_complete" | "scenario_end" | "max_steps" | "").
+    - done / truncated; end_reason: EndReason when done, else None.
     - episode_metrics: `sim.metrics.episode_metrics` of the episode when done, else None.
     - timing_us: server-side engine / render / encode time of the call.
     """
@@ -99,7 +97,7 @@ class StepResult:
     events: list[tuple[str, str, str]]
     done: bool
     truncated: bool
-    end_reason: str
+    end_reason: EndReason | None
     episode_metrics: dict | None = None
     timing_us: dict = field(default_factory=dict)
     raw: spb.StepResult | None = field(default=None, repr=False)
@@ -111,7 +109,8 @@ def step_result_from_bytes(raw: bytes) -> StepResult:
         msg = spb.StepResult.FromString(raw)
     except Exception as err:  # protobuf's DecodeError
         raise convert.MessageError(f"the server's StepResult cannot be parsed: {err}") from None
-    return step_result_from_proto(msg, convert.wire_images(raw, 1) if msg.observation.images else None)
+    wire = convert.wire_images(raw, convert.STEP_RESULT_OBSERVATION) if msg.observation.images else None
+    return step_result_from_proto(msg, wire)
 
 
 def step_result_from_proto(msg: spb.StepResult, wire: convert.WireImages | None = None) -> StepResult:
@@ -122,7 +121,7 @@ def step_result_from_proto(msg: spb.StepResult, wire: convert.WireImages | None 
                             m.impact_speed_mps, m.off_road, m.ttc_s, m.route_s_m, m.route_progress_m,
                             m.route_completion),
         events=[(spb.EventType.Name(e.type), e.actor_id, e.message) for e in msg.events],
-        done=msg.done, truncated=msg.truncated, end_reason=_END_REASON_NAMES.get(msg.end_reason, ""),
+        done=msg.done, truncated=msg.truncated, end_reason=convert.END_REASON_FROM_PB.get(msg.end_reason),
         episode_metrics=json.loads(msg.summary.metrics_json) if msg.HasField("summary") and msg.summary.metrics_json
         else None,
         timing_us={"engine": msg.timing.engine_us, "render": msg.timing.render_us, "encode": msg.timing.encode_us},

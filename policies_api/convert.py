@@ -17,13 +17,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from proto.splatsim.v1 import driving_policy_pb2 as dpb
 from proto.splatsim.v1 import messages_pb2 as pb
+from proto.splatsim.v1 import simulator_pb2 as spb
 from sim.dynamics.tracker import validate_trajectory
 from sim.errors import ActionError, SplatsimError
 from sim.geometry import wrap_angle
 from sim.types.observation import CameraImages, Observation
 from sim.types.scenario import DT_S, STEP_US, ActorKind, DrivingCommand, Scenario
-from sim.types.state import Action, ControlAction, EgoState, TrajectoryAction, WorldState
+from sim.types.state import Action, ControlAction, EgoState, EndReason, TrajectoryAction, WorldState
 
 MAX_TRAJECTORY_POINTS = 400  # 40 s at 0.1 s: any longer plan is a client bug
 MAX_ABS_ACCEL_MPS2 = 50.0
@@ -38,7 +40,26 @@ _ACTOR_KIND_TO_PB = {ActorKind.VEHICLE: pb.ACTOR_KIND_VEHICLE, ActorKind.PEDESTR
 _ACTOR_KIND_FROM_PB = {v: k for k, v in _ACTOR_KIND_TO_PB.items()}
 _COMMAND_TO_PB = {DrivingCommand.LEFT: pb.DRIVING_COMMAND_LEFT, DrivingCommand.STRAIGHT: pb.DRIVING_COMMAND_STRAIGHT,
                   DrivingCommand.RIGHT: pb.DRIVING_COMMAND_RIGHT}
-_COMMAND_FROM_PB = {v: int(k) for k, v in _COMMAND_TO_PB.items()}
+_COMMAND_FROM_PB = {v: k for k, v in _COMMAND_TO_PB.items()}
+END_REASON_TO_PB = {EndReason.ROUTE_COMPLETE: spb.END_REASON_ROUTE_COMPLETE,
+                    EndReason.SCENARIO_END: spb.END_REASON_SCENARIO_END, EndReason.MAX_STEPS: spb.END_REASON_MAX_STEPS}
+END_REASON_FROM_PB = {v: k for k, v in END_REASON_TO_PB.items()}
+
+
+def field_number(message_type, name: str) -> int:
+    """The protobuf field number of `message_type.name`, from the generated descriptor."""
+    return message_type.DESCRIPTOR.fields_by_name[name].number
+
+
+# Field numbers the hand-written wire code below needs.
+_POINT2_X, _POINT2_Y = field_number(pb.Point2, "x_m"), field_number(pb.Point2, "y_m")
+_OBSERVATION_ROUTE = field_number(pb.Observation, "route_in_ego")
+_OBSERVATION_IMAGES = field_number(pb.Observation, "images")
+_CAMERA_DATA = field_number(pb.CameraImage, "data")
+_CAMERA_DEPTH = field_number(pb.CameraImage, "depth_m_f32")
+_CAMERA_ALPHA = field_number(pb.CameraImage, "alpha_f32")
+STEP_RESULT_OBSERVATION = field_number(spb.StepResult, "observation")
+PLAN_REQUEST_OBSERVATION = field_number(dpb.PlanRequest, "observation")
 
 
 class MessageError(SplatsimError):
@@ -143,8 +164,8 @@ _POINT2_WIRE = np.dtype([("key", "u1", (3,)), ("x", "<f8"), ("key_y", "u1"), ("y
 def _point2_field_bytes(field: int, xy: np.ndarray) -> bytes:
     """Wire bytes of `repeated Point2 <field>` holding the (N, 2) points (field < 16)."""
     arr = np.empty(len(xy), _POINT2_WIRE)
-    arr["key"] = (field << 3 | 2, 18, 1 << 3 | 1)
-    arr["key_y"] = 2 << 3 | 1
+    arr["key"] = (field << 3 | 2, 18, _POINT2_X << 3 | 1)
+    arr["key_y"] = _POINT2_Y << 3 | 1
     arr["x"] = xy[:, 0]
     arr["y"] = xy[:, 1]
     return arr.tobytes()
@@ -188,7 +209,8 @@ def encode_rgb(rgb: np.ndarray, encoding: int, jpeg_quality: int = 90) -> bytes:
 
     buffer = io.BytesIO()
     if encoding == pb.IMAGE_ENCODING_JPEG:
-        Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8)).save(buffer, format="JPEG", quality=int(jpeg_quality))
+        Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8)).save(buffer, format="JPEG",
+                                                                        quality=int(jpeg_quality))
     elif encoding == pb.IMAGE_ENCODING_PNG:
         Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8)).save(buffer, format="PNG", compress_level=1)
     else:
@@ -266,8 +288,8 @@ def images_from_proto(msgs, wire: "WireImages | None" = None) -> tuple[CameraIma
             return end - start
         return len(getattr(m, name))
 
-    has_depth = all(size(i, 8, m, "depth_m_f32") for i, m in enumerate(msgs))
-    has_alpha = all(size(i, 9, m, "alpha_f32") for i, m in enumerate(msgs))
+    has_depth = all(size(i, _CAMERA_DEPTH, m, "depth_m_f32") for i, m in enumerate(msgs))
+    has_alpha = all(size(i, _CAMERA_ALPHA, m, "alpha_f32") for i, m in enumerate(msgs))
     for i, m in enumerate(msgs):
         if (int(m.height), int(m.width)) != (h, w):
             raise MessageError(f"camera {m.name!r} is {m.width}x{m.height}, the others {w}x{h}; all images of one "
@@ -278,11 +300,13 @@ def images_from_proto(msgs, wire: "WireImages | None" = None) -> tuple[CameraIma
         if not (all(math.isfinite(v) for v in m.intrinsics) and all(math.isfinite(v) for v in m.pose_camera_to_ego)):
             raise MessageError(f"camera {m.name!r}: intrinsics or pose_camera_to_ego has NaN or infinite values")
         raw = m.encoding in (pb.IMAGE_ENCODING_RAW_RGB8, pb.IMAGE_ENCODING_UNSPECIFIED)
-        if raw and size(i, 5, m, "data") != h * w * 3:
-            raise MessageError(f"camera {m.name!r}: RAW_RGB8 data has {size(i, 5, m, 'data')} bytes, expected "
+        raw_bytes = size(i, _CAMERA_DATA, m, "data") if raw else 0
+        if raw and raw_bytes != h * w * 3:
+            raise MessageError(f"camera {m.name!r}: RAW_RGB8 data has {raw_bytes} bytes, expected "
                                f"height*width*3 = {h * w * 3}")
-        for field_number, what, sent in ((8, "depth_m_f32", has_depth), (9, "alpha_f32", has_alpha)):
-            n = size(i, field_number, m, what) if sent else 0
+        for number, what, sent in ((_CAMERA_DEPTH, "depth_m_f32", has_depth),
+                                   (_CAMERA_ALPHA, "alpha_f32", has_alpha)):
+            n = size(i, number, m, what) if sent else 0
             if n and n != h * w * 4:
                 raise MessageError(f"camera {m.name!r}: {what} has {n} bytes, expected height*width*4 = {h * w * 4}")
     rgb = np.empty((c, h, w, 3), np.uint8)
@@ -292,16 +316,16 @@ def images_from_proto(msgs, wire: "WireImages | None" = None) -> tuple[CameraIma
     poses = np.empty((c, 4, 4))
     for i, m in enumerate(msgs):
         if wire is not None and m.encoding in (pb.IMAGE_ENCODING_RAW_RGB8, pb.IMAGE_ENCODING_UNSPECIFIED):
-            rgb[i] = wire.array(i, 5, np.uint8).reshape(h, w, 3)
+            rgb[i] = wire.array(i, _CAMERA_DATA, np.uint8).reshape(h, w, 3)
         else:
             rgb[i] = decode_rgb(m)
         ks[i] = np.asarray(m.intrinsics, np.float64).reshape(3, 3)
         poses[i] = np.asarray(m.pose_camera_to_ego, np.float64).reshape(4, 4)
         if has_depth:
-            depth[i] = wire.array(i, 8, "<f4").reshape(h, w) if wire is not None else \
+            depth[i] = wire.array(i, _CAMERA_DEPTH, "<f4").reshape(h, w) if wire is not None else \
                 _channel(m.depth_m_f32, h, w, m.name, "depth_m_f32")
         if has_alpha:
-            alpha[i] = wire.array(i, 9, "<f4").reshape(h, w) if wire is not None else \
+            alpha[i] = wire.array(i, _CAMERA_ALPHA, "<f4").reshape(h, w) if wire is not None else \
                 _channel(m.alpha_f32, h, w, m.name, "alpha_f32")
     names = np.array([m.name for m in msgs], dtype=object)
     return CameraImages(names, rgb, depth, alpha, ks, poses), has_depth, has_alpha
@@ -436,7 +460,7 @@ def observation_to_proto(obs: Observation, out: pb.Observation | None = None, *,
     out.driving_command = _COMMAND_TO_PB.get(int(obs.driving_command), pb.DRIVING_COMMAND_UNSPECIFIED)
     route = np.asarray(obs.route_xy_in_ego, np.float64).reshape(-1, 2)
     if len(route):
-        out.MergeFromString(_point2_field_bytes(5, route))  # Observation.route_in_ego, ~10x faster than .add
+        out.MergeFromString(_point2_field_bytes(_OBSERVATION_ROUTE, route))  # ~10x faster than .add
     if obs.images is not None and include_images:
         images_to_proto(obs.images, out.images, encoding, jpeg_quality, depth, alpha)
     if privileged:
@@ -476,7 +500,7 @@ def observation_from_proto(msg: pb.Observation, wire: "WireImages | None" = None
     images, has_depth, has_alpha = images_from_proto(msg.images, wire)
     return RemoteObservation(
         t_us=int(msg.t_us), step_index=int(msg.step_index), ego=ego,
-        driving_command=_COMMAND_FROM_PB.get(msg.driving_command, int(DrivingCommand.STRAIGHT)),
+        driving_command=_COMMAND_FROM_PB.get(msg.driving_command, DrivingCommand.STRAIGHT),
         route_xy_in_ego=route, images=images, scenario=None, state=None, scenario_name=msg.scenario_name,
         ground_truth=ground_truth_from_proto(msg.ground_truth) if msg.HasField("ground_truth") else None,
         has_depth=has_depth, has_alpha=has_alpha, z_m=float(msg.ego.z_m))
@@ -491,9 +515,6 @@ def observation_from_proto(msg: pb.Observation, wire: "WireImages | None" = None
 # memoryviews of the numpy arrays: one copy. The bytes are an ordinary protobuf message that
 # any client parses. On receipt, the spans of the bulk fields are located in the received
 # buffer and copied once into numpy arrays.
-
-_CAMERA_DATA, _CAMERA_DEPTH, _CAMERA_ALPHA = 5, 8, 9  # CameraImage field numbers
-_OBSERVATION_IMAGES = 6  # Observation.images
 
 
 def _varint(n: int) -> bytes:
@@ -524,9 +545,9 @@ class ImagePayload:
 
     def parts(self) -> list:
         parts = [self.meta.SerializeToString()]
-        for field_number, blob in ((_CAMERA_DATA, self.data), (_CAMERA_DEPTH, self.depth), (_CAMERA_ALPHA, self.alpha)):
+        for number, blob in ((_CAMERA_DATA, self.data), (_CAMERA_DEPTH, self.depth), (_CAMERA_ALPHA, self.alpha)):
             if blob is not None and len(blob):
-                parts += [_key(field_number), _varint(len(blob)), blob]
+                parts += [_key(number), _varint(len(blob)), blob]
         return parts
 
 
@@ -602,7 +623,7 @@ def _fields(buf, start: int, end: int):
 @dataclass(frozen=True, eq=False)
 class WireImages:
     """Where each received CameraImage's bulk fields lie in the received buffer: spans[i] maps
-    field number (5 data, 8 depth, 9 alpha) -> (start, end)."""
+    field number (of data, depth_m_f32, alpha_f32) -> (start, end)."""
 
     buffer: bytes
     spans: list[dict[int, tuple[int, int]]]

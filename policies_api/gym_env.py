@@ -14,7 +14,7 @@ Spaces:
     steer_rad.
   - "route": Box (route_points, 2) float64: route centerline ahead in the ego frame, metres,
     2 m apart; padded with its last point near the route's end.
-  - "command": Discrete(3): 0 left, 1 straight, 2 right.
+  - "command": Discrete(3): the DrivingCommand (0 left, 1 straight, 2 right).
   - "images": Box (C, H, W, 3) uint8, only when cameras are requested.
 - reward: route progress of the step in metres, minus `collision_penalty` for each new
   at-fault collision and `off_road_penalty` for each step off the drivable area.
@@ -99,7 +99,7 @@ class ClosedLoopEnv(gym.Env):
         out = {"ego": np.array([e.x_m, e.y_m, e.yaw_rad, e.speed_mps, e.accel_mps2, e.yaw_rate_radps, e.steer_rad],
                                np.float64),
                "route": padded,
-               "command": int(np.clip(obs.driving_command, 0, 2))}
+               "command": int(obs.driving_command)}
         if self.cameras:
             out["images"] = np.ascontiguousarray(obs.images.rgb, dtype=np.uint8) if obs.images is not None else \
                 np.zeros(self.observation_space["images"].shape, np.uint8)

@@ -29,8 +29,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from policies_api import convert
+from policies_api.errors import FailedPrecondition, InvalidArgument, ServiceError
 from policies_api.server import DEFAULT_MAX_MESSAGE_BYTES, _bind, _remove_stale_socket, channel_options, rpc_handler
-from policies_api.session import FailedPrecondition, InvalidArgument, ServiceError
 from proto.splatsim.v1 import driving_policy_pb2 as dpb
 from proto.splatsim.v1 import driving_policy_pb2_grpc as dpb_grpc
 from sim.errors import ConfigError
@@ -117,7 +117,8 @@ class DrivingPolicyService(dpb_grpc.DrivingPolicyServicer):
             raw = None
         if not request.HasField("observation"):
             raise InvalidArgument("PlanRequest.observation is missing")
-        wire = convert.wire_images(raw, 2) if raw is not None and request.observation.images else None
+        has_images = raw is not None and request.observation.images
+        wire = convert.wire_images(raw, convert.PLAN_REQUEST_OBSERVATION) if has_images else None
         obs = convert.observation_from_proto(request.observation, wire)
         with self._lock:
             if self.strict_episodes and request.episode_id != self.episode_id:
@@ -155,7 +156,8 @@ class PolicyServer:
                                    options=channel_options(max_message_bytes) + [("grpc.so_reuseport", 0)])
         _add_policy_service(service, self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
-        reflection.enable_server_reflection((POLICY_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server)
+        reflection.enable_server_reflection((POLICY_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME),
+                                            self._server)
         self.port = _bind(self._server, f"{host}:{port}") if port is not None else None
         if unix_socket:
             Path(unix_socket).parent.mkdir(parents=True, exist_ok=True)

@@ -54,7 +54,8 @@ class RemotePolicy:
         self.name = target
         self.timeout_s = timeout_s
         self.privileged = privileged
-        self.encoding, self.jpeg_quality, self.depth, self.alpha = convert.ENCODINGS[encoding], jpeg_quality, depth, alpha
+        self.encoding, self.jpeg_quality = convert.ENCODINGS[encoding], jpeg_quality
+        self.depth, self.alpha = depth, alpha
         self.lane_radius_m = lane_radius_m
         self._channel = grpc.insecure_channel(normalize_target(target), options=channel_options(max_message_bytes))
         try:
@@ -94,14 +95,15 @@ class RemotePolicy:
         payloads = [] if observation.images is None else convert.image_payloads(
             observation.images, self.encoding, self.jpeg_quality, self.depth, self.alpha)
         request = convert.serialize_with_observation(dpb.PlanRequest(episode_id=self.episode_id).SerializeToString(),
-                                                     2, obs, payloads)
+                                                     convert.PLAN_REQUEST_OBSERVATION, obs, payloads)
         reply = call(self._plan_raw, request, self.timeout_s, f"Plan on {self.target}")
         try:
             action = convert.get_action(reply)
         except ActionError as err:
             raise RemoteError(f"the policy at {self.target} returned an unusable plan: {err}") from None
         if action is None:
-            raise RemoteError(f"the policy at {self.target} returned no plan (set PlanResponse.trajectory or .controls)")
+            raise RemoteError(f"the policy at {self.target} returned no plan (set PlanResponse.trajectory or "
+                              ".controls)")
         return action
 
     def end_episode(self, metrics: dict | None = None) -> None:

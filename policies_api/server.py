@@ -1,11 +1,11 @@
 """The simulator as a gRPC server (`service splatsim.v1.Simulator`).
 
 Many concurrent sessions, each with its own engine context, renderer and state (see
-`policies_api.session`); standard health checking and server reflection; message-size limits
-sized for multi-camera images; every handler wrapped so that a bad request gets its status
-code and an unexpected exception becomes INTERNAL with a message while the server keeps
-serving; idle sessions are reclaimed by a background reaper; `stop(grace)` stops accepting
-calls, lets the ones in flight finish, then closes every session.
+`policies_api.session` and `policies_api.session_registry`); standard health checking and
+server reflection; message-size limits sized for multi-camera images; every handler wrapped so
+that a bad request gets its status code and an unexpected exception becomes INTERNAL with a
+message while the server keeps serving; idle sessions are reclaimed by a background reaper;
+`stop(grace)` stops accepting calls, lets the ones in flight finish, then closes every session.
 
     catalog = ScenarioCatalog(dataroots=[("data/demo", "v1.0-mini")])
     with SimulatorServer(catalog, ServerConfig(port=50051)) as server:
@@ -29,20 +29,12 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from policies_api import convert
-from policies_api.session import (
-    FailedPrecondition,
-    InvalidArgument,
-    NotFound,
-    RendererFactory,
-    ScenarioCatalog,
-    ServiceError,
-    Session,
-    SessionRegistry,
-    entry_to_proto,
-    options_from_request,
-    serialize_reply,
-    summary_to_proto,
-)
+from policies_api.catalog import ScenarioCatalog, entry_to_proto
+from policies_api.errors import FailedPrecondition, InvalidArgument, NotFound, ServiceError
+from policies_api.renderer_factory import RendererFactory
+from policies_api.session import Session, serialize_reply, summary_to_proto
+from policies_api.session_options import options_from_request
+from policies_api.session_registry import SessionRegistry
 from proto.splatsim.v1 import CONTRACT_VERSION
 from proto.splatsim.v1 import messages_pb2 as pb
 from proto.splatsim.v1 import simulator_pb2 as spb
@@ -323,7 +315,8 @@ def _add_simulator_service(service: SimulatorService, server: grpc.Server) -> No
                                spb.CreateSessionResponse.SerializeToString),
         "Reset": unary(service.Reset, spb.ResetRequest, serialize_reply),
         "Step": unary(service.Step, spb.StepRequest, serialize_reply),
-        "CloseSession": unary(service.CloseSession, spb.CloseSessionRequest, spb.CloseSessionResponse.SerializeToString),
+        "CloseSession": unary(service.CloseSession, spb.CloseSessionRequest,
+                              spb.CloseSessionResponse.SerializeToString),
     }
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SIMULATOR_SERVICE, handlers),))
     server.add_registered_method_handlers(SIMULATOR_SERVICE, handlers)

@@ -1,12 +1,12 @@
-"""Server-side sessions: the scenarios a server can load, one closed-loop episode per session,
-and the registry that bounds, looks up and reclaims sessions.
+"""One closed-loop episode at a time on one scenario, stepped by a remote client.
 
-Nothing here knows gRPC: problems are `ServiceError`s that carry the status-code name the
-server answers with. A session is a thin stateful adapter over the pure engine: `reset` and
-`step` do exactly the bookkeeping of `sim.engine.run_episode` (checks with `evaluate`, route
-progress, `hit_before`, plan recording, held plans, the end rules), so an episode driven step
-by step over the wire records the same Episode and the same `episode_metrics` as the
-in-process loop with the same policy.
+A session is a thin stateful adapter over the pure engine: `reset` and `step` drive a
+`sim.engine.EpisodeRecorder` (checks with `evaluate`, route progress, `hit_before`, plan
+recording, held plans, the end rules), so an episode driven step by step over the wire records
+the same Episode and the same `episode_metrics` as the in-process loop with the same policy.
+Sessions build the Simulator service's protobuf replies (`StepResult`, `EpisodeSummary`) but do
+not import grpc: problems are `policies_api.errors.ServiceError`s, which the server's handlers
+turn into statuses.
 """
 
 from __future__ import annotations
@@ -15,316 +15,21 @@ import json
 import logging
 import threading
 import time
-import uuid
-import zipfile
-from collections import OrderedDict
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 from policies_api import convert
+from policies_api.errors import FailedPrecondition, ServiceError
+from policies_api.session_options import SessionOptions
 from proto.splatsim.v1 import messages_pb2 as pb
 from proto.splatsim.v1 import simulator_pb2 as spb
-from sim.engine import EngineConfig, EpisodeRecorder, SimContext, StepChecks, prepare
-from sim.errors import ConfigError, SplatsimError
+from sim.engine import EpisodeRecorder, SimContext, StepChecks
 from sim.metrics import TTC_REPORT_CAP_S, episode_metrics
 from sim.types.observation import Renderer
-from sim.types.scenario import Scenario
-from sim.types.state import Action, WorldState
+from sim.types.state import Action, EndReason, WorldState
 
 log = logging.getLogger("splatsim.server")
-
-RendererFactory = Callable[[Scenario, list[str], int, int], Renderer]
-"""renderer_factory(scenario, camera_names, width, height) -> a `sim.types.observation.Renderer` whose
-`render(scenario, state)` returns CameraImages of those cameras (in that order) at width x height."""
-
-
-
-def gaussian_renderer_factory(backend: str = "auto", cache_size: int = 8) -> RendererFactory:
-    """Sessions rendered by `render.renderer.GaussianRenderer` (procedural street + actor assets
-    per scenario, built once per scenario and shared by its sessions)."""
-    from render.assets import build_actor_assets
-    from render.procedural import StreetSceneConfig
-    from render.renderer import GaussianRenderer, build_scenario_street
-
-    built: OrderedDict[str, tuple] = OrderedDict()
-    lock = threading.Lock()
-
-    def factory(scenario: Scenario, camera_names: list[str], width: int, height: int) -> Renderer:
-        with lock:  # one build per scenario, even when sessions start at once
-            if scenario.name not in built:
-                config = StreetSceneConfig()
-                built[scenario.name] = (build_scenario_street(scenario, config),
-                                        build_actor_assets(scenario.actors, seed=config.seed))
-                while len(built) > cache_size:
-                    built.popitem(last=False)
-            background, assets = built[scenario.name]
-            built.move_to_end(scenario.name)
-        return GaussianRenderer.for_scenario(scenario, width, height, list(camera_names), backend,
-                                             background=background, assets=assets)
-
-    return factory
-
-
-DEFAULT_WIDTH_PX, DEFAULT_HEIGHT_PX = 480, 270
-MIN_IMAGE_PX, MAX_IMAGE_PX = 16, 4096
-_END_REASONS = {"route_complete": spb.END_REASON_ROUTE_COMPLETE, "scenario_end": spb.END_REASON_SCENARIO_END,
-                "max_steps": spb.END_REASON_MAX_STEPS}
-
-
-class ServiceError(SplatsimError):
-    """A request the server refuses; `code` is the grpc.StatusCode name it answers with."""
-
-    code = "INTERNAL"
-
-    def __init__(self, message: str, code: str | None = None):
-        super().__init__(message)
-        if code is not None:
-            self.code = code
-
-
-class NotFound(ServiceError):
-    code = "NOT_FOUND"
-
-
-class InvalidArgument(ServiceError):
-    code = "INVALID_ARGUMENT"
-
-
-class FailedPrecondition(ServiceError):
-    code = "FAILED_PRECONDITION"
-
-
-class ResourceExhausted(ServiceError):
-    code = "RESOURCE_EXHAUSTED"
-
-
-class Aborted(ServiceError):
-    code = "ABORTED"
-
-
-# ---- scenarios ----------------------------------------------------------------------------------
-
-
-@dataclass
-class ScenarioEntry:
-    """A scenario the server can load: name, where from, and what is known before loading."""
-
-    name: str
-    source: str
-    description: str = ""
-    duration_us: int = 0
-    num_actors: int = 0
-    num_steps: int = 0
-    camera_names: tuple[str, ...] = ()
-    load: Callable[[], Scenario] | None = field(default=None, repr=False)
-
-
-class ScenarioCatalog:
-    """Scenarios from nuScenes-layout dataroots, folders of `*.scenario.npz` files and memory.
-
-    Dataroots are opened (tables checked) at construction, so a broken dataset fails at server
-    start with a DatasetError naming the file. Loaded scenarios and prepared engine contexts are
-    kept in small LRU caches (both are immutable, so sessions share them).
-    """
-
-    def __init__(self, dataroots: list[tuple[str | Path, str]] = (), scenario_dirs: list[str | Path] = (),
-                 scenarios: list[Scenario] = (), cache_size: int = 16):
-        self._entries: dict[str, ScenarioEntry] = {}
-        self._lock = threading.Lock()
-        self._scenarios: OrderedDict[str, Scenario] = OrderedDict()
-        self._contexts: OrderedDict[tuple, SimContext] = OrderedDict()
-        self._cache_size = max(1, cache_size)
-        for dataroot, version in dataroots:
-            from scenarios.nuscenes_adapter import NuScenesSource
-
-            source = NuScenesSource(dataroot, version)
-            for info in source.list_scenes():
-                self._add(ScenarioEntry(info.name, f"dataroot:{source.dataroot}", info.description,
-                                        int(round(info.duration_s * 1e6)), info.num_actors,
-                                        load=lambda s=source, n=info.name: s.load_scenario(n)))
-        for folder in scenario_dirs:
-            folder = Path(folder)
-            if not folder.is_dir():
-                raise ConfigError(f"scenario folder {folder} does not exist; pass a folder of *.scenario.npz files")
-            from scenarios.scenario_file import SCENARIO_SUFFIX, load_scenario_file
-
-            for path in sorted(folder.glob(f"*{SCENARIO_SUFFIX}")):
-                self._add(ScenarioEntry(_scenario_file_name(path, SCENARIO_SUFFIX), f"file:{path}",
-                                        load=lambda p=path: load_scenario_file(p)))
-        for sc in scenarios:
-            entry = ScenarioEntry(sc.name, "memory", load=lambda s=sc: s)
-            _fill_entry(entry, sc)
-            self._add(entry)
-
-    def _add(self, entry: ScenarioEntry) -> None:
-        if entry.name in self._entries:
-            raise ConfigError(f"two scenarios are named {entry.name!r} ({self._entries[entry.name].source} and "
-                              f"{entry.source}); serve them from separate servers or rename one")
-        self._entries[entry.name] = entry
-
-    def entries(self) -> list[ScenarioEntry]:
-        with self._lock:
-            return [self._entries[n] for n in sorted(self._entries)]
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def scenario(self, name: str) -> Scenario:
-        """The named scenario (NotFound when unknown)."""
-        entry = self._entries.get(name)
-        if entry is None:
-            known = sorted(self._entries)
-            hint = ", ".join(known[:5]) + (", ..." if len(known) > 5 else "")
-            raise NotFound(f"unknown scenario {name!r}; ListScenarios names the {len(known)} served here"
-                           + (f" ({hint})" if known else ""))
-        with self._lock:
-            if name in self._scenarios:
-                self._scenarios.move_to_end(name)
-                return self._scenarios[name]
-            sc = entry.load()
-            if sc.name != name:
-                raise FailedPrecondition(f"{entry.source} holds scenario {sc.name!r}, not {name!r}; rename the file "
-                                         f"to {sc.name}.scenario.npz")
-            _fill_entry(entry, sc)
-            self._scenarios[name] = sc
-            while len(self._scenarios) > self._cache_size:
-                self._scenarios.popitem(last=False)
-            return sc
-
-    def context(self, name: str, config: EngineConfig) -> SimContext:
-        """The prepared engine context of a scenario under a config (shared, immutable)."""
-        key = (name, config)
-        with self._lock:
-            if key in self._contexts:
-                self._contexts.move_to_end(key)
-                return self._contexts[key]
-        scenario = self.scenario(name)
-        try:
-            ctx = prepare(scenario, config)
-        except ConfigError as err:
-            raise InvalidArgument(str(err)) from None
-        with self._lock:
-            self._contexts[key] = ctx
-            while len(self._contexts) > 2 * self._cache_size:
-                self._contexts.popitem(last=False)
-        return ctx
-
-
-def _scenario_file_name(path: Path, suffix: str) -> str:
-    """A scenario file's scenario name, read from its manifest (the file name when unreadable)."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            return str(json.loads(archive.read("manifest.json"))["name"])
-    except Exception:  # a broken file still gets listed; loading it reports what is wrong
-        return path.name[: -len(suffix)]
-
-
-def _fill_entry(entry: ScenarioEntry, sc: Scenario) -> None:
-    entry.num_steps = sc.num_steps
-    entry.duration_us = int(sc.t_us[-1] - sc.t_us[0]) if sc.num_steps else 0
-    entry.num_actors = sc.actors.num_actors
-    entry.camera_names = tuple(str(n) for n in available_cameras(sc))
-
-
-def available_cameras(scenario: Scenario) -> list[str]:
-    """Camera names a session on this scenario may ask for: its rig's, or nuScenes' six when it has none."""
-    if scenario.cameras.num_cameras:
-        return [str(n) for n in scenario.cameras.names]
-    from render.rig import NUSCENES_CAMERA_NAMES
-
-    return list(NUSCENES_CAMERA_NAMES)
-
-
-def entry_to_proto(entry: ScenarioEntry, out: spb.ScenarioInfo) -> spb.ScenarioInfo:
-    out.name, out.source, out.description = entry.name, entry.source, entry.description
-    out.duration_us, out.num_actors, out.num_steps = entry.duration_us, entry.num_actors, entry.num_steps
-    out.camera_names.extend(entry.camera_names)
-    return out
-
-
-# ---- the episode bookkeeping ---------------------------------------------------------------------
-
-
-
-
-# ---- one session --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SessionOptions:
-    """What CreateSession asked for, checked.
-
-    - scenario: name; seed: recorded (the v1 engine is deterministic).
-    - camera_names: cameras to render (empty: no images); width/height: pixels.
-    - encoding: ImageEncoding; jpeg_quality; depth / alpha: extra channels.
-    - engine: EngineConfig (reactive, start_step, max_steps, stop_at_route_end).
-    - privileged: include ground truth; lane_radius_m: radius of the lanes sent.
-    - policy_name: label written into the metrics.
-    """
-
-    scenario: str
-    seed: int = 0
-    camera_names: tuple[str, ...] = ()
-    width: int = DEFAULT_WIDTH_PX
-    height: int = DEFAULT_HEIGHT_PX
-    encoding: int = pb.IMAGE_ENCODING_RAW_RGB8
-    jpeg_quality: int = 90
-    depth: bool = False
-    alpha: bool = False
-    engine: EngineConfig = EngineConfig()
-    privileged: bool = False
-    lane_radius_m: float = convert.DEFAULT_LANE_RADIUS_M
-    policy_name: str = "remote"
-
-
-def options_from_request(request: spb.CreateSessionRequest, scenario: Scenario, max_message_bytes: int,
-                         renderer_available: bool) -> SessionOptions:
-    """Check a CreateSessionRequest against the scenario and the server; InvalidArgument or
-    FailedPrecondition name the field and the fix."""
-    cams = request.cameras
-    available = available_cameras(scenario)
-    names = list(available) if cams.all_cameras else list(cams.names)
-    unknown = [n for n in names if n not in available]
-    if unknown:
-        raise InvalidArgument(f"unknown camera(s) {unknown} for scenario {scenario.name!r}; choose from {available}")
-    if len(set(names)) != len(names):
-        raise InvalidArgument(f"camera names repeat in {names}; name each camera once")
-    width = int(cams.width) or DEFAULT_WIDTH_PX
-    height = int(cams.height) or DEFAULT_HEIGHT_PX
-    if not (MIN_IMAGE_PX <= width <= MAX_IMAGE_PX and MIN_IMAGE_PX <= height <= MAX_IMAGE_PX):
-        raise InvalidArgument(f"image size {width}x{height} is out of range; width and height must be "
-                              f"{MIN_IMAGE_PX}..{MAX_IMAGE_PX} pixels")
-    encoding = cams.encoding or pb.IMAGE_ENCODING_RAW_RGB8
-    if encoding not in (pb.IMAGE_ENCODING_RAW_RGB8, pb.IMAGE_ENCODING_JPEG, pb.IMAGE_ENCODING_PNG):
-        raise InvalidArgument(f"unknown image encoding {encoding}; use RAW_RGB8, JPEG or PNG")
-    quality = int(cams.jpeg_quality) or 90
-    if not 1 <= quality <= 100:
-        raise InvalidArgument(f"jpeg_quality {quality} is out of range 1..100")
-    if names and not renderer_available:
-        raise FailedPrecondition("this server was started without a renderer, so it cannot send camera images; "
-                                 "create the session with no cameras or start the server with a renderer")
-    per_pixel = 3 + 4 * bool(cams.depth) + 4 * bool(cams.alpha)
-    estimate = len(names) * width * height * per_pixel + 64 * 1024
-    if estimate > max_message_bytes:
-        raise InvalidArgument(f"{len(names)} camera(s) at {width}x{height} ({per_pixel} bytes/pixel) need about "
-                              f"{estimate / 2**20:.1f} MiB per observation, over the server's message limit of "
-                              f"{max_message_bytes / 2**20:.0f} MiB; ask for fewer cameras, smaller images, "
-                              "JPEG/PNG, or no depth/alpha")
-    radius = float(request.lane_radius_m) or convert.DEFAULT_LANE_RADIUS_M
-    if not (np.isfinite(radius) and 0.0 < radius <= 1000.0):
-        raise InvalidArgument(f"lane_radius_m {radius} is out of range (0, 1000] metres")
-    max_steps = int(request.max_steps) if request.HasField("max_steps") else None
-    if max_steps is not None and max_steps < 1:
-        raise InvalidArgument("max_steps must be >= 1 when set")
-    engine = EngineConfig(reactive=bool(request.reactive_actors), start_step=int(request.start_step),
-                          max_steps=max_steps, stop_at_route_end=not request.continue_after_route_end)
-    return SessionOptions(scenario=scenario.name, seed=int(request.seed), camera_names=tuple(names), width=width,
-                          height=height, encoding=encoding, jpeg_quality=quality, depth=bool(cams.depth),
-                          alpha=bool(cams.alpha), engine=engine, privileged=bool(request.privileged),
-                          lane_radius_m=radius, policy_name=request.policy_name or "remote")
 
 
 @dataclass(frozen=True, eq=False)
@@ -342,7 +47,8 @@ class StepReply:
         return self.rest.done
 
     def serialize(self) -> bytes:
-        return convert.serialize_with_observation(self.rest.SerializeToString(), 1, self.observation, self.images)
+        return convert.serialize_with_observation(self.rest.SerializeToString(), convert.STEP_RESULT_OBSERVATION,
+                                                 self.observation, self.images)
 
     def to_message(self) -> spb.StepResult:
         return spb.StepResult.FromString(self.serialize())
@@ -397,7 +103,7 @@ class Session:
         return self.recorder is not None and self.recorder.done
 
     @property
-    def end_reason(self) -> str:
+    def end_reason(self) -> EndReason:
         return self.recorder.end_reason
 
     def reset(self) -> StepReply:
@@ -461,8 +167,8 @@ class Session:
         self._fill_metrics(out, checks, prev_hit, prev_checks)
         out.done = self.done
         if self.done:
-            out.end_reason = _END_REASONS[self.end_reason]
-            out.truncated = self.end_reason != "route_complete"
+            out.end_reason = convert.END_REASON_TO_PB[self.end_reason]
+            out.truncated = self.end_reason != EndReason.ROUTE_COMPLETE
             summary_to_proto(self.metrics(), out.summary)
         t2 = time.perf_counter()
         out.timing.engine_us = int(engine_us)
@@ -497,7 +203,7 @@ class Session:
             out.events.add(type=spb.EVENT_TYPE_OFF_ROAD, message="the ego left the drivable area")
         elif was_off and not checks.off_road:
             out.events.add(type=spb.EVENT_TYPE_BACK_ON_ROAD, message="the ego is back on the drivable area")
-        if self.done and self.end_reason == "route_complete":
+        if self.done and self.end_reason == EndReason.ROUTE_COMPLETE:
             out.events.add(type=spb.EVENT_TYPE_ROUTE_COMPLETE, message="the ego reached the end of its route")
 
     # ---- results --------------------------------------------------------------------------------
@@ -528,7 +234,7 @@ def summary_to_proto(metrics: dict | None, out: spb.EpisodeSummary) -> None:
     if metrics is None:
         return
     out.steps = int(metrics["steps"])
-    out.end_reason = _END_REASONS.get(metrics["end_reason"], spb.END_REASON_UNSPECIFIED)
+    out.end_reason = convert.END_REASON_TO_PB[EndReason(metrics["end_reason"])]
     out.collision = bool(metrics["collision"])
     out.at_fault_collision = bool(metrics["at_fault_collision"])
     out.off_road = bool(metrics["off_road"])
@@ -536,131 +242,3 @@ def summary_to_proto(metrics: dict | None, out: spb.EpisodeSummary) -> None:
     out.progress_m = float(metrics["progress_m"])
     out.min_ttc_s = float(min(metrics["min_ttc_s"], TTC_REPORT_CAP_S))
     out.metrics_json = json.dumps(metrics, sort_keys=True)
-
-
-# ---- the registry -------------------------------------------------------------------------------
-
-
-class SessionRegistry:
-    """Open sessions: bounded in number, looked up by id, reclaimed when idle.
-
-    A background reaper closes sessions with no call for `idle_timeout_s` (a client that
-    vanished); sessions in the middle of a call are never reaped.
-    """
-
-    def __init__(self, max_sessions: int = 16, idle_timeout_s: float = 300.0, busy_timeout_s: float = 10.0):
-        if max_sessions < 1 or idle_timeout_s <= 0:
-            raise ConfigError("max_sessions must be >= 1 and the idle timeout > 0 seconds")
-        self.max_sessions = max_sessions
-        self.idle_timeout_s = idle_timeout_s
-        self.busy_timeout_s = busy_timeout_s
-        self._sessions: dict[str, Session] = {}
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._reaper: threading.Thread | None = None
-        self.reclaimed = 0
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._sessions)
-
-    def ids(self) -> list[str]:
-        with self._lock:
-            return list(self._sessions)
-
-    def reserve(self) -> str:
-        """A new session id, or ResourceExhausted when full (the slot is held until add/release)."""
-        with self._lock:
-            if len(self._sessions) >= self.max_sessions:
-                raise ResourceExhausted(f"the server already hosts {self.max_sessions} sessions (its --max-sessions); "
-                                        "close a session (CloseSession) or wait for idle ones to be reclaimed after "
-                                        f"{self.idle_timeout_s:g} s")
-            sid = uuid.uuid4().hex
-            self._sessions[sid] = None  # type: ignore[assignment]  # reserved
-            return sid
-
-    def add(self, session: Session) -> None:
-        with self._lock:
-            self._sessions[session.id] = session
-
-    def release(self, session_id: str) -> None:
-        with self._lock:
-            self._sessions.pop(session_id, None)
-
-    def acquire(self, session_id: str) -> Session:
-        """The session, locked for one call (NotFound / Aborted when busy too long)."""
-        with self._lock:
-            session = self._sessions.get(session_id)
-        if session is None:
-            raise NotFound(f"unknown session {session_id!r}: it was closed, reclaimed after {self.idle_timeout_s:g} s "
-                           "idle, or never created; call CreateSession")
-        if not session.lock.acquire(timeout=self.busy_timeout_s):
-            raise Aborted(f"session {session_id} is busy with another call; send one call at a time per session")
-        if session.closed:
-            session.lock.release()
-            raise NotFound(f"session {session_id} was closed; call CreateSession")
-        session.last_used_s = time.monotonic()
-        return session
-
-    def done_with(self, session: Session) -> None:
-        session.last_used_s = time.monotonic()
-        session.lock.release()
-
-    def close(self, session_id: str) -> Session | None:
-        """Remove and close a session (waits for a call in progress); None when unknown."""
-        with self._lock:
-            session = self._sessions.pop(session_id, None)
-        if session is None:
-            return None
-        with session.lock:
-            session.close()
-        return session
-
-    def close_all(self) -> None:
-        for sid in self.ids():
-            self.close(sid)
-
-    def reap_once(self, now_s: float | None = None) -> list[str]:
-        """Close the sessions idle longer than the timeout; their ids."""
-        now_s = time.monotonic() if now_s is None else now_s
-        with self._lock:
-            idle = [s for s in self._sessions.values()
-                    if s is not None and now_s - s.last_used_s > self.idle_timeout_s]
-        reaped = []
-        for session in idle:
-            if not session.lock.acquire(blocking=False):
-                continue  # in a call right now: not idle
-            try:
-                if time.monotonic() - session.last_used_s <= self.idle_timeout_s:
-                    continue
-                with self._lock:
-                    self._sessions.pop(session.id, None)
-                session.close()
-                reaped.append(session.id)
-            finally:
-                session.lock.release()
-        if reaped:
-            self.reclaimed += len(reaped)
-            log.info("reclaimed %d idle session(s): %s", len(reaped), ", ".join(reaped))
-        return reaped
-
-    def start_reaper(self) -> None:
-        if self._reaper is not None:
-            return
-        interval = min(max(self.idle_timeout_s / 4.0, 0.05), 5.0)
-
-        def loop() -> None:
-            while not self._stop.wait(interval):
-                try:
-                    self.reap_once()
-                except Exception:  # the reaper must outlive any one bad session
-                    log.exception("session reaper failed")
-
-        self._reaper = threading.Thread(target=loop, name="splatsim-session-reaper", daemon=True)
-        self._reaper.start()
-
-    def stop_reaper(self) -> None:
-        self._stop.set()
-        if self._reaper is not None:
-            self._reaper.join(timeout=5.0)
-            self._reaper = None

@@ -46,8 +46,16 @@ from sim.geometry import (
     resample_polyline,
 )
 from sim.types.observation import Observation, Policy, Renderer
-from sim.types.scenario import DT_S, STEP_US, Scenario
-from sim.types.state import ActorMode, ActorState, ControlAction, EgoState, TrajectoryAction, WorldState
+from sim.types.scenario import DT_S, STEP_US, DrivingCommand, Scenario
+from sim.types.state import (
+    ActorMode,
+    ActorState,
+    ControlAction,
+    EgoState,
+    EndReason,
+    TrajectoryAction,
+    WorldState,
+)
 
 PLAN_HORIZON_STEPS = 40  # plans are recorded on a 0.1 s grid over 4 s
 PLAN_TIMES_S = np.arange(1, PLAN_HORIZON_STEPS + 1) * DT_S
@@ -133,8 +141,8 @@ def prepare(scenario: Scenario, config: EngineConfig = EngineConfig()) -> SimCon
     first = max(config.start_step, int(valid_steps[0]))
     end = int(valid_steps[valid_steps <= last][-1]) if np.any(valid_steps <= last) else first
     s_start = _route_s_global(route_xy, route_s, scenario.ego.xy[first])
-    s_end = _route_s_window(route_xy, route_s, scenario.ego.xy[valid_steps[(valid_steps >= first) & (valid_steps <= end)]],
-                            s_start, config.route_window_m)
+    span = valid_steps[(valid_steps >= first) & (valid_steps <= end)]
+    s_end = _route_s_window(route_xy, route_s, scenario.ego.xy[span], s_start, config.route_window_m)
     return SimContext(scenario, config, build_actor_paths(scenario.actors, scenario.map, config.actors),
                       route_xy, route_s, s_start, s_end, last, params_vector(scenario.ego_params))
 
@@ -151,7 +159,8 @@ def _route_s_window(route_xy: np.ndarray, route_s: np.ndarray, xy_seq: np.ndarra
     return route_arclength(route_xy, route_s, xy_seq[-1], s, window_m) if len(xy_seq) else s0
 
 
-def route_arclength(route_xy: np.ndarray, route_s: np.ndarray, xy: np.ndarray, s_hint_m: float, window_m: float) -> float:
+def route_arclength(route_xy: np.ndarray, route_s: np.ndarray, xy: np.ndarray, s_hint_m: float,
+                    window_m: float) -> float:
     """Arclength of `xy` on the route, searching only near the previous arclength."""
     lo = max(int(np.searchsorted(route_s, s_hint_m - 0.3 * window_m)) - 1, 0)
     hi = min(int(np.searchsorted(route_s, s_hint_m + window_m)) + 1, len(route_s))
@@ -166,8 +175,9 @@ def initial_state(context: SimContext) -> WorldState:
     sc, k = context.scenario, context.config.start_step
     steps = np.flatnonzero(sc.ego.valid)
     k_ego = int(steps[np.argmin(np.abs(steps - k))])
-    ego = EgoState(x_m=float(sc.ego.xy[k_ego, 0]), y_m=float(sc.ego.xy[k_ego, 1]), yaw_rad=float(sc.ego.yaw_rad[k_ego]),
-                   speed_mps=float(max(sc.ego.speed_mps[k_ego], 0.0)), accel_mps2=0.0, steer_rad=0.0, yaw_rate_radps=0.0)
+    ego = EgoState(x_m=float(sc.ego.xy[k_ego, 0]), y_m=float(sc.ego.xy[k_ego, 1]),
+                   yaw_rad=float(sc.ego.yaw_rad[k_ego]), speed_mps=float(max(sc.ego.speed_mps[k_ego], 0.0)),
+                   accel_mps2=0.0, steer_rad=0.0, yaw_rate_radps=0.0)
     actors = initial_actor_state(sc.actors, context.paths, k, context.config.reactive)
     return WorldState(step_index=k, t_us=int(sc.t_us[k]), ego=ego, actors=actors)
 
@@ -232,7 +242,8 @@ def _advance_actors(context: SimContext, state: WorldState, planner: ActorPlanne
         prev = np.clip(idx - 1, 0, plan_xy.shape[1] - 1)
         xy[adv_rows] = plan_xy[adv_rows, idx]
         yaw[adv_rows] = plan_yaw[adv_rows, idx]
-        moved = np.linalg.norm(plan_xy[adv_rows, idx] - np.where((idx > 0)[:, None], plan_xy[adv_rows, prev], cur.xy[adv_rows]), axis=1)
+        prev_xy = np.where((idx > 0)[:, None], plan_xy[adv_rows, prev], cur.xy[adv_rows])
+        moved = np.linalg.norm(plan_xy[adv_rows, idx] - prev_xy, axis=1)
         speed[adv_rows] = moved / DT_S
         valid[adv_rows] = True
     return ActorState(xy=xy, yaw_rad=yaw, speed_mps=speed, valid=valid, mode=cur.mode, path_s_m=path_s,
@@ -304,10 +315,12 @@ def evaluate(context: SimContext, state: WorldState, prev_route_s_m: float, hit_
                 at_fault = True
                 first, kind = int(a), kind_a
                 ego_v = state.ego.speed_mps * np.array([np.cos(state.ego.yaw_rad), np.sin(state.ego.yaw_rad)])
-                act_v = state.actors.speed_mps[a] * np.array([np.cos(state.actors.yaw_rad[a]), np.sin(state.actors.yaw_rad[a])])
+                act_yaw = state.actors.yaw_rad[a]
+                act_v = state.actors.speed_mps[a] * np.array([np.cos(act_yaw), np.sin(act_yaw)])
                 impact = float(np.linalg.norm(ego_v - act_v))
                 break
-    route_s = route_arclength(context.route_xy, context.route_s_m, state.ego.xy, prev_route_s_m, context.config.route_window_m)
+    route_s = route_arclength(context.route_xy, context.route_s_m, state.ego.xy, prev_route_s_m,
+                              context.config.route_window_m)
     ttc = time_to_collision(state.ego, p, state.actors, sc.actors.size_wlh_m, context.config.checks)
     return StepChecks(hits, bool(hits.any()), first, int(kind), at_fault, impact, is_off_road, route_s, ttc)
 
@@ -316,8 +329,7 @@ def evaluate(context: SimContext, state: WorldState, prev_route_s_m: float, hit_
 class Episode:
     """A closed-loop episode. S recorded states (the initial one and one per step), N actors.
 
-    - scenario_name, policy_name, start_step, reactive; end_reason: "route_complete" |
-      "scenario_end" | "max_steps".
+    - scenario_name, policy_name, start_step, reactive; end_reason: EndReason.
     - step_index: (S,) int64; t_us: (S,) int64.
     - ego_xy: (S, 2) rear axle, global; ego_yaw_rad, ego_speed_mps, ego_accel_mps2,
       ego_steer_rad, ego_yaw_rate_radps: (S,).
@@ -335,7 +347,7 @@ class Episode:
     policy_name: str
     start_step: int
     reactive: bool
-    end_reason: str
+    end_reason: EndReason
     step_index: np.ndarray
     t_us: np.ndarray
     ego_xy: np.ndarray
@@ -387,7 +399,7 @@ def observe(context: SimContext, state: WorldState, route_s_m: float, renderer: 
     k = min(state.step_index, sc.num_steps - 1)
     return Observation(
         t_us=state.t_us, step_index=state.step_index, ego=state.ego,
-        driving_command=int(sc.route.driving_command[k]),
+        driving_command=DrivingCommand(int(sc.route.driving_command[k])),
         route_xy_in_ego=route_ahead_in_ego(context, state.ego, route_s_m),
         images=renderer.render(sc, state) if renderer is not None else None,
         scenario=sc, state=state)
@@ -415,8 +427,9 @@ def _shift_plan(action: TrajectoryAction, planned_from: EgoState, now: EgoState,
     keep = action.t_offset_s > elapsed_s + 1e-9
     if not keep.any():
         keep[-1] = True
-    xy_g = np.stack([planned_from.x_m + np.cos(planned_from.yaw_rad) * action.xy_in_ego[keep, 0] - np.sin(planned_from.yaw_rad) * action.xy_in_ego[keep, 1],
-                     planned_from.y_m + np.sin(planned_from.yaw_rad) * action.xy_in_ego[keep, 0] + np.cos(planned_from.yaw_rad) * action.xy_in_ego[keep, 1]], -1)
+    c, s = np.cos(planned_from.yaw_rad), np.sin(planned_from.yaw_rad)
+    x, y = action.xy_in_ego[keep, 0], action.xy_in_ego[keep, 1]
+    xy_g = np.stack([planned_from.x_m + c * x - s * y, planned_from.y_m + s * x + c * y], -1)
     t = np.maximum(action.t_offset_s[keep] - elapsed_s, DT_S)
     t = t + np.arange(len(t)) * 1e-6  # keep strictly increasing after the clamp
     return TrajectoryAction(global_to_local_xy(xy_g, now.xy, now.yaw_rad),
@@ -431,7 +444,7 @@ class EpisodeRecorder:
     record the same Episode.
 
     - state, checks: the current state and its checks; route_s_m; hit_before (N,) bool.
-    - done / end_reason: "route_complete" | "scenario_end" | "max_steps".
+    - done; end_reason: EndReason (what ends the episode if nothing else does, until done).
     """
 
     def __init__(self, context: SimContext, state0: WorldState | None = None):
@@ -442,7 +455,7 @@ class EpisodeRecorder:
         self.route_s_m = context.route_start_s_m
         self.records: list[tuple[WorldState, StepChecks, np.ndarray, bool]] = []
         self.held: tuple[TrajectoryAction | ControlAction, EgoState, int] | None = None
-        self.end_reason = "scenario_end" if cfg.max_steps is None else "max_steps"
+        self.end_reason = EndReason.SCENARIO_END if cfg.max_steps is None else EndReason.MAX_STEPS
         self.done = False
         self.checks = self._check(self.state)
 
@@ -456,7 +469,7 @@ class EpisodeRecorder:
         has_route = ctx.route_end_s_m - ctx.route_start_s_m > 2.0 * cfg.route_end_margin_m
         if cfg.stop_at_route_end and has_route and self.route_s_m >= ctx.route_end_s_m - cfg.route_end_margin_m \
                 and state.step_index > cfg.start_step:
-            done, self.end_reason = True, "route_complete"
+            done, self.end_reason = True, EndReason.ROUTE_COMPLETE
         if done:
             self.done = True
             self.records.append((state, checks, self.records[-1][2] if self.records else
@@ -528,7 +541,7 @@ def run_episode(context: SimContext, policy: Policy, renderer: Renderer | None =
     return recorder.episode(policy.name, time.perf_counter() - t_start, policy_s, render_s)
 
 
-def _episode_from_records(context: SimContext, policy_name: str, records, end_reason: str,
+def _episode_from_records(context: SimContext, policy_name: str, records, end_reason: EndReason,
                           wall_s: float, policy_s: float, render_s: float) -> Episode:
     states = [r[0] for r in records]
     checks = [r[1] for r in records]
@@ -536,10 +549,12 @@ def _episode_from_records(context: SimContext, policy_name: str, records, end_re
     return Episode(
         scenario_name=context.scenario.name, policy_name=policy_name, start_step=context.config.start_step,
         reactive=context.config.reactive, end_reason=end_reason,
-        step_index=np.array([s.step_index for s in states], np.int64), t_us=np.array([s.t_us for s in states], np.int64),
+        step_index=np.array([s.step_index for s in states], np.int64),
+        t_us=np.array([s.t_us for s in states], np.int64),
         ego_xy=np.array([[e.x_m, e.y_m] for e in ego]), ego_yaw_rad=np.array([e.yaw_rad for e in ego]),
         ego_speed_mps=np.array([e.speed_mps for e in ego]), ego_accel_mps2=np.array([e.accel_mps2 for e in ego]),
-        ego_steer_rad=np.array([e.steer_rad for e in ego]), ego_yaw_rate_radps=np.array([e.yaw_rate_radps for e in ego]),
+        ego_steer_rad=np.array([e.steer_rad for e in ego]),
+        ego_yaw_rate_radps=np.array([e.yaw_rate_radps for e in ego]),
         actor_xy=np.array([s.actors.xy for s in states]).reshape(len(states), -1, 2),
         actor_yaw_rad=np.array([s.actors.yaw_rad for s in states]).reshape(len(states), -1),
         actor_speed_mps=np.array([s.actors.speed_mps for s in states]).reshape(len(states), -1),

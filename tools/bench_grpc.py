@@ -95,7 +95,7 @@ def render_frame(scenario, cameras: int, width: int, height: int, backend: str) 
     names = [str(n) for n in scenario.cameras.names[:cameras]]
     state = initial_state(prepare(scenario))
     try:
-        from policies_api.session import gaussian_renderer_factory
+        from policies_api.renderer_factory import gaussian_renderer_factory
 
         factory = gaussian_renderer_factory(backend)
     except Exception:  # noqa: BLE001 - the bench still measures transport without a renderer
@@ -124,8 +124,8 @@ def render_frame(scenario, cameras: int, width: int, height: int, backend: str) 
 
 
 def _serve_main(scenario_file: str, frame_file: str, port: int, unix: str) -> None:
+    from policies_api.catalog import ScenarioCatalog
     from policies_api.server import ServerConfig, SimulatorServer, serve_until_signal
-    from policies_api.session import ScenarioCatalog
     from scenarios.scenario_file import load_scenario_file
 
     frame = _load_frame(Path(frame_file))
@@ -175,7 +175,8 @@ def _time_remote(target: str, scenario_name: str, cameras: list[str], width: int
 def _time_in_process(scenario, frame, cameras: list[str], width: int, height: int, steps: int, warmup: int) -> dict:
     """The same step without gRPC: engine only, session step, session step + (de)serialisation."""
     from policies_api.client import step_result_from_bytes
-    from policies_api.session import Session, SessionOptions
+    from policies_api.session import Session
+    from policies_api.session_options import SessionOptions
     from sim.engine import EngineConfig, evaluate, initial_state, observe, prepare, step
 
     action = _action()

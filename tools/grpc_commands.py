@@ -34,8 +34,9 @@ def serve(
     verbose: bool = typer.Option(False, help="Log every session."),
 ) -> None:
     """Serve splatsim.v1.Simulator (+ health checking and reflection) until SIGTERM/SIGINT."""
+    from policies_api.catalog import ScenarioCatalog
+    from policies_api.renderer_factory import gaussian_renderer_factory
     from policies_api.server import ServerConfig, SimulatorServer, serve_until_signal
-    from policies_api.session import ScenarioCatalog, gaussian_renderer_factory
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")

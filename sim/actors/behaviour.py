@@ -97,7 +97,8 @@ def build_actor_paths(tracks: ActorTracks, road: RoadMap, params: ActorBehaviorP
     for i in range(n):
         steps = np.flatnonzero(tracks.valid[i])
         logged = tracks.xy[i, steps] if len(steps) else np.zeros((1, 2))
-        keep = np.concatenate([[True], np.linalg.norm(np.diff(logged, axis=0), axis=1) > 0.05]) if len(logged) > 1 else [True]
+        keep = np.concatenate([[True], np.linalg.norm(np.diff(logged, axis=0), axis=1) > 0.05]) \
+            if len(logged) > 1 else [True]
         path = logged[keep]
         moving = len(path) > 1 and polyline_arclength(path)[-1] >= params.min_moving_path_m
         reactive[i] = moving and tracks.kind[i] in (ActorKind.VEHICLE, ActorKind.CYCLIST)
@@ -215,10 +216,11 @@ def idm_update(actors: ActorState, reactive_rows: np.ndarray, paths: ActorPaths,
     """
     s = actors.path_s_m[reactive_rows]
     v = actors.speed_mps[reactive_rows]
-    gap, lead_v = _leaders_kernel(reactive_rows, s, 0.5 * size_wlh_m[reactive_rows, 1], 0.5 * size_wlh_m[reactive_rows, 0],
-                                  paths.xy, paths.num_points, own_index, others_xy, others_half_width_m,
-                                  others_half_length_m, others_speed_mps, others_yaw_rad, params.lookahead_m,
-                                  params.lookahead_spacing_m, params.lateral_margin_m)
+    half_length_m, half_width_m = 0.5 * size_wlh_m[reactive_rows, 1], 0.5 * size_wlh_m[reactive_rows, 0]
+    gap, lead_v = _leaders_kernel(reactive_rows, s, half_length_m, half_width_m, paths.xy, paths.num_points,
+                                  own_index, others_xy, others_half_width_m, others_half_length_m, others_speed_mps,
+                                  others_yaw_rad, params.lookahead_m, params.lookahead_spacing_m,
+                                  params.lateral_margin_m)
     accel = idm_acceleration(v, gap, lead_v, paths.desired_speed_mps[reactive_rows], params.idm)
     v_new = np.maximum(v + accel * dt_s, 0.0)
     s_new = s + 0.5 * (v + v_new) * dt_s

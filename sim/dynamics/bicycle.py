@@ -18,10 +18,12 @@ from sim.types.state import EgoState
 
 X, Y, YAW, SPEED, ACCEL, STEER = range(6)
 STATE_SIZE = 6
+# The entries of `params_vector`.
+WHEELBASE, MAX_STEER, MAX_STEER_RATE, MAX_ACCEL, MAX_DECEL, ACCEL_TAU, STEER_TAU = range(7)
 
 
 def params_vector(params: EgoParams) -> np.ndarray:
-    """EgoParams as the float64 vector the kernels read (order below, fixed)."""
+    """EgoParams as the float64 vector the kernels read (entries WHEELBASE .. STEER_TAU)."""
     return np.array([
         params.wheelbase_m,
         params.max_steer_rad,
@@ -44,7 +46,8 @@ def bicycle_step_kernel(state: np.ndarray, accel_cmd_mps2: float, steer_cmd_rad:
     the yaw rate as constant, and the position is integrated exactly along the arc.
     """
     wheelbase, max_steer, max_steer_rate, max_accel, max_decel, tau_a, tau_s = (
-        params[0], params[1], params[2], params[3], params[4], params[5], params[6])
+        params[WHEELBASE], params[MAX_STEER], params[MAX_STEER_RATE], params[MAX_ACCEL], params[MAX_DECEL],
+        params[ACCEL_TAU], params[STEER_TAU])
     accel_cmd = min(max(accel_cmd_mps2, -max_decel), max_accel)
     steer_cmd = min(max(steer_cmd_rad, -max_steer), max_steer)
 
@@ -61,7 +64,7 @@ def bicycle_step_kernel(state: np.ndarray, accel_cmd_mps2: float, steer_cmd_rad:
     speed_mean = 0.5 * (speed0 + speed1)
     yaw_rate = speed_mean * math.tan(steer) / wheelbase
     yaw0 = state[YAW]
-    out = np.empty(6)
+    out = np.empty(STATE_SIZE)
     if abs(yaw_rate) > 1e-9:
         yaw1 = yaw0 + yaw_rate * dt_s
         radius = speed_mean / yaw_rate

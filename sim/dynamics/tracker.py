@@ -13,7 +13,7 @@ few microseconds inside the compiled kernel. Feedforwards are previewed by the a
 
 The tracker also turns every EPDMS proposal into states, and EPDMS's extended comfort compares
 rollouts of consecutive plans: the gains are chosen so that two rollouts of the same logged
-human, started 0.5 s apart, agree (see README, "Driving scores").
+human, started 0.5 s apart, agree (which is what extended comfort measures).
 """
 
 from __future__ import annotations
@@ -26,7 +26,19 @@ import numpy as np
 import scipy.linalg
 from numba import njit
 
-from sim.dynamics.bicycle import SPEED, X, Y, bicycle_step_kernel, params_vector
+from sim.dynamics.bicycle import (
+    ACCEL_TAU,
+    SPEED,
+    STATE_SIZE,
+    STEER,
+    STEER_TAU,
+    WHEELBASE,
+    YAW,
+    X,
+    Y,
+    bicycle_step_kernel,
+    params_vector,
+)
 from sim.errors import ActionError
 from sim.geometry import path_curvature_kernel, project_point_kernel
 from sim.types.scenario import DT_S, EgoParams
@@ -287,9 +299,9 @@ def _interp(xq, xs, ys):
 def track_step_kernel(state, t_now_s, ref_t, ref_xy, ref_yaw, ref_s, ref_speed, ref_curv,
                       gain_speeds, gains, long_gains, params, dt_s):
     """Controls (accel_cmd, steer_cmd) that follow the reference from `state` at time t_now_s."""
-    wheelbase = params[0]
-    tau_a = params[5]
-    tau_s = params[6]
+    wheelbase = params[WHEELBASE]
+    tau_a = params[ACCEL_TAU]
+    tau_s = params[STEER_TAU]
     speed = state[SPEED]
     t_end = ref_t[ref_t.shape[0] - 1]
 
@@ -311,8 +323,8 @@ def track_step_kernel(state, t_now_s, ref_t, ref_xy, ref_yaw, ref_s, ref_speed, 
     # heading error is taken against the plan's heading where the ego projects: the direction of
     # the dense segments is noise where the plan stands or creeps (millimetre segments).
     if math.isnan(path_heading):
-        return accel_cmd, state[5]
-    e_psi = (state[2] - _interp(s_ego, ref_s, ref_yaw) + math.pi) % (2.0 * math.pi) - math.pi
+        return accel_cmd, state[STEER]
+    e_psi = (state[YAW] - _interp(s_ego, ref_s, ref_yaw) + math.pi) % (2.0 * math.pi) - math.pi
     v_sched = min(max(speed, gain_speeds[0]), gain_speeds[gain_speeds.shape[0] - 1])
     k_y = _interp(v_sched, gain_speeds, gains[:, 0])
     k_psi = _interp(v_sched, gain_speeds, gains[:, 1])
@@ -325,8 +337,8 @@ def track_step_kernel(state, t_now_s, ref_t, ref_xy, ref_yaw, ref_s, ref_speed, 
 @njit(cache=True)
 def rollout_kernel(state0, n_steps, ref_t, ref_xy, ref_yaw, ref_s, ref_speed, ref_curv,
                    gain_speeds, gains, long_gains, params, dt_s):
-    """(n_steps + 1, 6) states of the bicycle tracking the reference from state0 at t = 0."""
-    out = np.empty((n_steps + 1, 6))
+    """(n_steps + 1, STATE_SIZE) states of the bicycle tracking the reference from state0 at t = 0."""
+    out = np.empty((n_steps + 1, STATE_SIZE))
     out[0] = state0
     state = state0.copy()
     for k in range(n_steps):
@@ -347,7 +359,7 @@ def tracking_controls(reference: Reference, state_vec: np.ndarray, t_now_s: floa
 
 def rollout(reference: Reference, state_vec: np.ndarray, n_steps: int, ego_params: EgoParams,
             tracker: TrackerParams, dt_s: float = DT_S) -> np.ndarray:
-    """(n_steps + 1, 6) state vectors of the ego tracking `reference` (open loop over the plan)."""
+    """(n_steps + 1, STATE_SIZE) state vectors of the ego tracking `reference` (open loop over the plan)."""
     return rollout_kernel(np.asarray(state_vec, dtype=np.float64), int(n_steps), reference.t_s, reference.xy,
                           reference.yaw_rad, reference.s_m, reference.speed_mps, reference.curvature_per_m,
                           GAIN_SPEEDS_MPS, lqr_gain_table(tracker, dt_s), tracker.vector(),

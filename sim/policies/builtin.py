@@ -27,7 +27,8 @@ PLAN_TIMES_S = np.arange(1, HORIZON_STEPS + 1) * DT_S
 
 def _require_privileged(observation: Observation, policy: str) -> tuple[Scenario, object]:
     if observation.scenario is None or observation.state is None:
-        raise ConfigError(f"the {policy!r} policy needs privileged ground truth (scenario and state) in its observation")
+        raise ConfigError(f"the {policy!r} policy needs privileged ground truth (scenario and state) in its "
+                          "observation")
     return observation.scenario, observation.state
 
 
@@ -152,10 +153,12 @@ class IDMPolicy:
         heading = np.unwrap(np.arctan2(np.diff(route[:, 1]), np.diff(route[:, 0])))
         ds = np.maximum(np.diff(s_line), 1e-3)
         curvature = np.abs(np.diff(heading)) / np.maximum(0.5 * (ds[1:] + ds[:-1]), 1e-3)
-        curvature = np.concatenate([[curvature[0] if len(curvature) else 0.0], curvature, [curvature[-1] if len(curvature) else 0.0]])
+        first, last = (curvature[0], curvature[-1]) if len(curvature) else (0.0, 0.0)
+        curvature = np.concatenate([[first], curvature, [last]])
         limit = np.sqrt(p.max_lateral_accel_mps2 / np.maximum(curvature, 1e-6))
         for i in range(len(limit) - 2, -1, -1):
-            limit[i] = min(limit[i], np.sqrt(limit[i + 1] ** 2 + 2.0 * p.curve_decel_mps2 * (s_line[i + 1] - s_line[i])))
+            braking = 2.0 * p.curve_decel_mps2 * (s_line[i + 1] - s_line[i])
+            limit[i] = min(limit[i], np.sqrt(limit[i + 1] ** 2 + braking))
         return limit
 
     def _leader(self, route: np.ndarray, s_line: np.ndarray, state, sc: Scenario) -> tuple[float, float]:
@@ -188,7 +191,8 @@ class IDMPolicy:
         margin = np.where(sc.actors.kind[rows] == ActorKind.PEDESTRIAN, p.pedestrian_margin_m, p.corridor_margin_m)
         half_w = (0.5 * sc.ego_params.width_m + 0.5 * size[:, 0] + margin)[:, None]
         front = sc.ego_params.rear_axle_to_center_m + 0.5 * sc.ego_params.length_m
-        on_route = (np.abs(lat) < half_w) & (s > 0.0) & (s < min(p.lookahead_m, s_line[-1])) & (local[..., 0] > front - 1.0)
+        on_route = (np.abs(lat) < half_w) & (s > 0.0) & (s < min(p.lookahead_m, s_line[-1])) \
+            & (local[..., 0] > front - 1.0)
         gaps = s - front - 0.5 * size[:, 1, None]
         # Now: an ordinary leader, followed at its speed along the route.
         best_gap, best_v = np.inf, 0.0

@@ -87,7 +87,8 @@ class NoisyPolicy:
         k = np.exp(-0.5 * ((t[:, None] - t[None]) / max(self.params.length_scale_s, 1e-3)) ** 2)
         chol = np.linalg.cholesky(k + 1e-6 * np.eye(len(t)))
         noise = (chol @ rng.standard_normal((len(t), 2))) * std[:, None]
-        return TrajectoryAction(np.asarray(action.xy_in_ego) + noise, np.asarray(action.yaw_in_ego_rad).copy(), t.copy())
+        return TrajectoryAction(np.asarray(action.xy_in_ego) + noise, np.asarray(action.yaw_in_ego_rad).copy(),
+                                t.copy())
 
 
 @dataclass(frozen=True)

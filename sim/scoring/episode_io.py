@@ -16,6 +16,7 @@ import numpy as np
 from sim.atomic import atomic_path
 from sim.engine import Episode
 from sim.errors import SplatsimError
+from sim.types.state import EndReason
 
 EPISODE_FORMAT_VERSION = 1
 _STRING_FIELDS = ("scenario_name", "policy_name", "end_reason")
@@ -63,7 +64,9 @@ def load_episode(path: str | Path) -> Episode:
             raise EpisodeFileError(f"episode file {path} lacks the field {f.name!r}: the file is truncated or was "
                                    "not written by save_episode; write it again")
         a = stored[f.name]
-        if f.name in _STRING_FIELDS:
+        if f.name == "end_reason":
+            values[f.name] = EndReason(str(a))
+        elif f.name in _STRING_FIELDS:
             values[f.name] = str(a)
         elif f.name in _INT_FIELDS:
             values[f.name] = int(a)

@@ -11,7 +11,7 @@ from typing import Protocol
 
 import numpy as np
 
-from sim.types.scenario import Scenario
+from sim.types.scenario import DrivingCommand, Scenario
 from sim.types.state import Action, EgoState, WorldState
 
 
@@ -40,7 +40,7 @@ class Observation:
 
     - t_us: simulation time; step_index.
     - ego: EgoState (pose in global, velocity, acceleration, yaw rate).
-    - driving_command: int DrivingCommand.
+    - driving_command: DrivingCommand.
     - route_xy_in_ego: (K, 2) route centerline points ahead, ego frame, metres.
     - images: CameraImages, or None when the loop has no renderer.
     - scenario / state: privileged access for in-process built-in policies (ground truth);
@@ -50,7 +50,7 @@ class Observation:
     t_us: int
     step_index: int
     ego: EgoState
-    driving_command: int
+    driving_command: DrivingCommand
     route_xy_in_ego: np.ndarray
     images: CameraImages | None = None
     scenario: Scenario | None = field(default=None, repr=False)

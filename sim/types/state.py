@@ -1,4 +1,4 @@
-"""World state of the closed loop at one 10 Hz step, and the actions that advance it."""
+"""World state of the closed loop at one 10 Hz step, the actions that advance it, and why an episode ends."""
 
 from __future__ import annotations
 
@@ -14,6 +14,18 @@ class ActorMode(enum.IntEnum):
     REPLAY = 0  # follows its logged track, ignores the ego (non-reactive)
     IDM = 1  # follows its lane with the intelligent driver model, reacts to leaders and the ego
     ADVERSARY = 2  # follows a plan from an injected ActorPlanner, re-planned every 0.5 s
+
+
+class EndReason(str, enum.Enum):
+    """Why a closed-loop episode ended. The values are what metrics.json and episode files hold."""
+
+    ROUTE_COMPLETE = "route_complete"  # the ego reached the end of its route (EngineConfig.stop_at_route_end)
+    SCENARIO_END = "scenario_end"  # the scenario's last logged step
+    MAX_STEPS = "max_steps"  # EngineConfig.max_steps were taken
+
+    # As enum.StrEnum (Python 3.11+) does: str() and f-strings give the value, not "EndReason.MAX_STEPS".
+    __str__ = str.__str__
+    __format__ = str.__format__
 
 
 @dataclass(frozen=True)
@@ -44,7 +56,7 @@ class ActorState:
     - xy: (N, 2) box centre, global metres; yaw_rad: (N,); speed_mps: (N,) along heading.
     - valid: (N,) bool: present in the world at this step.
     - mode: (N,) int8 ActorMode.
-    - path_s_m: (N,) arclength of an IDM actor along its path (see `sim.actors.ActorPaths`).
+    - path_s_m: (N,) arclength of an IDM actor along its path (see `sim.actors.behaviour.ActorPaths`).
     - plan_xy: (N, H, 2) and plan_yaw_rad: (N, H): the current plan of ADVERSARY actors, global
       poses at 10 Hz; row k applies at step plan_step[n] + k. H is 0 when no actor has a plan.
     - plan_step: (N,) int64.

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from policies_api.catalog import ScenarioCatalog
 from policies_api.server import ServerConfig, SimulatorServer
-from policies_api.session import ScenarioCatalog
 from render.rig import rig_for_scenario
 from scenarios.synthetic import ActorSpec, straight_road_scenario
 from sim.types.observation import CameraImages

@@ -86,7 +86,8 @@ def _image(**fields) -> pb.CameraImage:
 
 
 @pytest.mark.parametrize("fields, match", [
-    ({"data": bytes(35)}, "36"), ({"width": 100_000}, "out of range"), ({"encoding": 2, "data": b"not a jpeg"}, "decode"),
+    ({"data": bytes(35)}, "36"), ({"width": 100_000}, "out of range"),
+    ({"encoding": 2, "data": b"not a jpeg"}, "decode"),
     ({"encoding": 9}, "unknown image encoding"), ({"depth_m_f32": bytes(7)}, "depth_m_f32")])
 def test_lying_or_broken_images_are_message_errors(fields, match):
     msg = pb.Observation()

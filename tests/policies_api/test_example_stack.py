@@ -8,9 +8,10 @@ import json
 import pytest
 
 from examples.lane_follower_stack import LaneFollower
+from policies_api.catalog import ScenarioCatalog
 from policies_api.client import metrics_equal
+from policies_api.renderer_factory import gaussian_renderer_factory
 from policies_api.server import ServerConfig, SimulatorServer
-from policies_api.session import ScenarioCatalog, gaussian_renderer_factory
 from sim.engine import EngineConfig, prepare, run_episode
 from sim.metrics import episode_metrics
 from tests.policies_api.conftest import run_python

@@ -160,4 +160,5 @@ def test_plan_with_malformed_and_extreme_observations(plan_target, request):
 def test_both_servers_still_serve_after_the_fuzzing(server, plan_target):
     for channel in (grpc.insecure_channel(server.tcp_target), plan_target[0]):
         health = health_pb2_grpc.HealthStub(channel)
-        assert health.Check(health_pb2.HealthCheckRequest(), timeout=10).status == health_pb2.HealthCheckResponse.SERVING
+        reply = health.Check(health_pb2.HealthCheckRequest(), timeout=10)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING

@@ -46,7 +46,8 @@ def test_plain_functions_controls_and_privileged_inputs(scenarios):
 
     def plan(obs):
         seen.append(obs)
-        return ControlAction(0.3, 0.0) if obs.step_index % 2 else np.array([[5.0 * (k + 1), 0.0, 0.0] for k in range(8)])
+        poses = np.array([[5.0 * (k + 1), 0.0, 0.0] for k in range(8)])
+        return ControlAction(0.3, 0.0) if obs.step_index % 2 else poses
 
     with serve_policy(plan, name="alternating") as server:
         with RemotePolicy(server.target, privileged=True) as policy:

@@ -9,7 +9,7 @@ from sim.errors import ActionError, ConfigError
 from sim.metrics import episode_metrics
 from sim.policies.builtin import ExpertPolicy
 from sim.policies.registry import make_policy
-from sim.types.state import ControlAction
+from sim.types.state import ControlAction, EndReason
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def test_expert_completes_the_route_and_records_every_state(busy_road):
     ep = run_episode(prepare(busy_road), ExpertPolicy())
     m = episode_metrics(ep)
     assert m["route_completion"] > 0.97 and not m["collision"] and not m["off_road"]
-    assert ep.end_reason == "route_complete"
+    assert ep.end_reason == EndReason.ROUTE_COMPLETE
     s = len(ep.step_index)
     assert ep.ego_xy.shape == (s, 2) and ep.actor_xy.shape == (s, 30, 2) and ep.plan_xy.shape == (s, 40, 2)
     assert np.all(np.diff(ep.t_us) == 100_000)
@@ -40,8 +40,9 @@ def test_expert_completes_the_route_and_records_every_state(busy_road):
 
 
 def test_max_steps_and_start_step_bound_the_episode(busy_road):
-    ep = run_episode(prepare(busy_road, EngineConfig(start_step=10, max_steps=25, stop_at_route_end=False)), ExpertPolicy())
-    assert ep.step_index[0] == 10 and ep.step_index[-1] == 35 and ep.end_reason == "max_steps"
+    config = EngineConfig(start_step=10, max_steps=25, stop_at_route_end=False)
+    ep = run_episode(prepare(busy_road, config), ExpertPolicy())
+    assert ep.step_index[0] == 10 and ep.step_index[-1] == 35 and ep.end_reason == EndReason.MAX_STEPS
 
 
 def test_replanning_every_five_steps_still_tracks_the_log(busy_road):

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from sim.dynamics.bicycle import STEER, X, Y
 from sim.dynamics.tracker import TrackerParams, reference_from_global_poses, reference_from_trajectory, rollout
 from sim.errors import ActionError
 from sim.types.scenario import EgoParams
@@ -20,10 +21,10 @@ def test_tracks_a_circle_within_15_cm_after_settling(radius_m, speed_mps):
     xy, yaw = circle(radius_m, speed_mps, 8.0)
     ref = reference_from_global_poses(xy, yaw)
     states = rollout(ref, np.array([0.0, 0.5, 0.0, speed_mps, 0.0, 0.0]), 80, EgoParams(), TrackerParams())
-    radial = np.hypot(states[:, 0], states[:, 1] - radius_m) - radius_m
+    radial = np.hypot(states[:, X], states[:, Y] - radius_m) - radius_m
     assert abs(radial[0]) == pytest.approx(0.5)  # starts 0.5 m off the curve
     assert np.max(np.abs(radial[20:])) < 0.15  # settled within 2 s
-    along = np.hypot(states[20:, 0] - xy[20:, 0], states[20:, 1] - xy[20:, 1])
+    along = np.hypot(states[20:, X] - xy[20:, 0], states[20:, Y] - xy[20:, 1])
     assert np.max(along) < 0.5
 
 
@@ -32,8 +33,8 @@ def test_tracks_an_accelerating_straight_within_20_cm():
     s = 5.0 * t + 0.5 * 1.0 * t ** 2
     ref = reference_from_global_poses(np.stack([s, np.zeros_like(s)], -1), np.zeros_like(s))
     states = rollout(ref, np.array([0.0, 0.0, 0.0, 5.0, 0.0, 0.0]), 35, EgoParams(), TrackerParams())
-    assert np.max(np.abs(states[:, 0] - s[:36])) < 0.2
-    assert np.max(np.abs(states[:, 1])) < 1e-9
+    assert np.max(np.abs(states[:, X] - s[:36])) < 0.2
+    assert np.max(np.abs(states[:, Y])) < 1e-9
 
 
 def test_reference_from_ego_frame_trajectory_is_in_global():
@@ -107,8 +108,8 @@ def test_a_plan_that_waits_on_jittery_poses_then_drives_straight_does_not_steer(
     xy = np.stack([x, np.zeros(41)], -1) + np.random.default_rng(3).normal(0.0, 0.001, (41, 2))
     ref = reference_from_global_poses(xy, np.zeros(41))
     states = rollout(ref, np.array([xy[0, 0], xy[0, 1], 0.0, 0.0, 0.0, 0.0]), 40, EgoParams(), TrackerParams())
-    assert np.max(np.abs(states[:, 5])) < 0.01 and np.max(np.abs(states[:, 1])) < 0.02
-    assert states[-1, 0] == pytest.approx(x[-1], abs=0.3)
+    assert np.max(np.abs(states[:, STEER])) < 0.01 and np.max(np.abs(states[:, Y])) < 0.02
+    assert states[-1, X] == pytest.approx(x[-1], abs=0.3)
 
 
 def test_curvature_is_measured_over_metres_of_path():
