@@ -34,7 +34,8 @@ def generate(out_dir: Path | str = REPO_ROOT) -> list[Path]:
     try:
         from grpc_tools import protoc
     except ImportError as err:  # pragma: no cover - depends on the environment
-        raise SystemExit("grpcio-tools is needed to regenerate the contract: pip install 'grpcio-tools>=1.85,<2'") from err
+        raise SystemExit("grpcio-tools is needed to regenerate the contract: "
+                         "pip install 'grpcio-tools>=1.85,<2'") from err
     import importlib.resources
 
     out_dir = Path(out_dir).resolve()

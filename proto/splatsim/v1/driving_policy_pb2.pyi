@@ -1,12 +1,8 @@
-from collections.abc import Mapping as _Mapping
-from typing import ClassVar as _ClassVar
-from typing import Optional as _Optional
-from typing import Union as _Union
-
+from proto.splatsim.v1 import messages_pb2 as _messages_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-
-from proto.splatsim.v1 import messages_pb2 as _messages_pb2
+from collections.abc import Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
