@@ -48,7 +48,7 @@ class ScenarioCatalog:
         self._contexts: OrderedDict[tuple, SimContext] = OrderedDict()
         self._cache_size = max(1, cache_size)
         for dataroot, version in dataroots:
-            from scenarios.nuscenes_adapter import NuScenesSource
+            from scenarios.nuscenes import NuScenesSource
 
             source = NuScenesSource(dataroot, version)
             for info in source.list_scenes():

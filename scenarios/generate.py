@@ -398,7 +398,7 @@ def check_settings(out_dir: Path, config: GenerateConfig, checkpoint_sha: str) -
 def plan_items(config: GenerateConfig, sources: dict | None = None) -> list[tuple[str, str, list[WorkItem]]]:
     """(dataroot, scene, items without candidates yet) for every requested scene, in order.
     `sources` (dataroot -> NuScenesSource) is filled with the sources opened."""
-    from scenarios.nuscenes_adapter import NuScenesSource
+    from scenarios.nuscenes import NuScenesSource
 
     out = []
     found = set()
@@ -427,7 +427,7 @@ def generate_scenarios(config: GenerateConfig, snapshot: Snapshot | None = None,
     """Run (or resume) a batch; returns the summary (also written to summary.json)."""
     from tqdm.auto import tqdm
 
-    from scenarios.nuscenes_adapter import NuScenesSource
+    from scenarios.nuscenes import NuScenesSource
 
     out_dir = Path(config.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

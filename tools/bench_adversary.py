@@ -87,7 +87,7 @@ def measure_adversary(dataroot: Optional[Path] = None, scenes: tuple[str, ...] =
     from scenarios.adversary.model import load_checkpoint
     from scenarios.adversary.planner import PlannerConfig
     from scenarios.generate import GenerateConfig, generate_scenarios
-    from scenarios.nuscenes_adapter import NuScenesSource
+    from scenarios.nuscenes import NuScenesSource
 
     root = dataroot or _demo_dataroot()
     model = load_checkpoint(checkpoint)

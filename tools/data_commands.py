@@ -38,7 +38,7 @@ def info(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """List the scenes of a dataroot with duration, actors and map."""
-    from scenarios.nuscenes_adapter import list_scenes
+    from scenarios.nuscenes import list_scenes
 
     scenes = list_scenes(dataroot, version)
     rows = [{"name": s.name, "duration_s": round(s.duration_s, 2), "actors": s.num_actors, "map": s.map_name,

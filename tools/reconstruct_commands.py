@@ -111,7 +111,7 @@ def reconstruct(
     from render.reconstruct.fit import fit, schedule_for_steps
     from render.reconstruct.init import InitConfig, initial_scene
     from render.reconstruct.report import write_report
-    from scenarios.nuscenes_adapter import NuScenesSource
+    from scenarios.nuscenes import NuScenesSource
 
     dev = resolve_device(device)
     if init not in ("auto", "lidar", "map"):

@@ -39,7 +39,7 @@ def build_scene(
     from render.ply import save_ply
     from render.procedural import StreetSceneConfig
     from render.renderer import build_scenario_street
-    from scenarios.nuscenes_adapter import load_scenario
+    from scenarios.nuscenes import load_scenario
 
     with console.status(f"loading {scene} from {dataroot}"):
         scenario = load_scenario(dataroot, scene, version)
@@ -77,7 +77,7 @@ def render_frames(
 
     from render.rig import ego_pose_at
     from render.video import tile_rig
-    from scenarios.nuscenes_adapter import load_scenario
+    from scenarios.nuscenes import load_scenario
     from sim.atomic import write_bytes_atomic
     from tools.run_commands import build_renderer
 

@@ -81,7 +81,7 @@ def _load_scenario(metrics: dict, cache: dict):
 
             value = (load_scenario_file(scenario_file), None)
         elif dataroot and scene:
-            from scenarios.nuscenes_adapter import load_scenario
+            from scenarios.nuscenes import load_scenario
 
             value = (load_scenario(dataroot, scene, metrics.get("version") or "v1.0-mini"), None)
         else:

@@ -170,7 +170,7 @@ def demo(
     """Build the embedded demo town, run the built-in policies in closed loop, render the rig
     video of the idm episode and write a report (the `make demo` job)."""
     from scenarios.demo_town import DEMO_VERSION, build_demo_dataroot
-    from scenarios.nuscenes_adapter import load_scenario
+    from scenarios.nuscenes import load_scenario
     from tools.report import write_report
 
     dataroot = out / "data"

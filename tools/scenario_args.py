@@ -20,6 +20,6 @@ def load_scenario_from_args(dataroot: Path | None, scene: str | None, version: s
     if dataroot is None or scene is None:
         raise ConfigError("name a scenario with --dataroot DIR --scene NAME (see `splatsim data info --dataroot DIR`) "
                           "or with --scenario-file FILE")
-    from scenarios.nuscenes_adapter import load_scenario
+    from scenarios.nuscenes import load_scenario
 
     return load_scenario(dataroot, scene, version)

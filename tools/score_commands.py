@@ -143,7 +143,7 @@ class ScenarioRef:
             from scenarios.scenario_file import load_scenario_file
 
             return load_scenario_file(self.scenario_file)
-        from scenarios.nuscenes_adapter import load_scenario
+        from scenarios.nuscenes import load_scenario
 
         return load_scenario(self.dataroot, self.scene, self.version)
 
@@ -155,7 +155,7 @@ def resolve_scenarios(dataroots: Sequence[Path], scenes: Sequence[str], version:
                       scenario_files: Sequence[Path] = ()) -> list[ScenarioRef]:
     """The scenarios named on the command line: every scene of each dataroot, or only `scenes`
     (comma-separated values are split); plus scenario files."""
-    from scenarios.nuscenes_adapter import list_scenes
+    from scenarios.nuscenes import list_scenes
 
     wanted = [s.strip() for item in scenes for s in str(item).split(",") if s.strip()]
     refs: list[ScenarioRef] = []

@@ -211,7 +211,8 @@ def evaluate_adversary(config: EvalConfig, out_dir: str | Path | None = None, pr
 def markdown_table(report: dict) -> str:
     """The report's table as Markdown."""
     t = report["table"]
-    fmt = lambda v: "-" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
+    def fmt(v):
+        return "-" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
 
     def rate(r: dict, key: str) -> str:
         ci = r.get(key.replace("_rate", "_ci95"))

@@ -92,7 +92,7 @@ class LoadedScene:
 def load_dataroots(dataroots: tuple[str, ...] | list[str], version: str = "v1.0-mini",
                    progress: Callable | None = None) -> list[LoadedScene]:
     """Every scene of the dataroots, in a stable order."""
-    from scenarios.nuscenes_adapter import NuScenesSource
+    from scenarios.nuscenes import NuScenesSource
 
     out: list[LoadedScene] = []
     for root in dataroots:

@@ -13,9 +13,10 @@ arm runs into an 80 m radius curve, crossings and sidewalks. The seed varies the
 """
 
 from scenarios.demo_town.dataroot import DEMO_MAP_NAME, DEMO_VERSION, build_demo_dataroot, simulate_demo_scenes
+from scenarios.demo_town.recording import SceneRecording, simulate_scene
+from scenarios.demo_town.scene_spec import SceneSpec
 from scenarios.demo_town.scenes import DEMO_SCENES
 from scenarios.demo_town.town import DemoTown, build_town
-from scenarios.demo_town.traffic import SceneRecording, SceneSpec, simulate_scene
 
 __all__ = ["DEMO_MAP_NAME", "DEMO_SCENES", "DEMO_VERSION", "DemoTown", "SceneRecording", "SceneSpec",
            "build_demo_dataroot", "build_town", "simulate_demo_scenes", "simulate_scene"]

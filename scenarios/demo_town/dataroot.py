@@ -9,12 +9,14 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
+from scenarios.demo_town.conflicts import connector_conflicts
 from scenarios.demo_town.nuscenes_map import build_empty_map, build_map_expansion, semantic_prior_png
 from scenarios.demo_town.nuscenes_tables import build_tables
+from scenarios.demo_town.recording import SceneRecording, simulate_scene
+from scenarios.demo_town.scene_spec import SceneSpec
 from scenarios.demo_town.scenes import DEMO_SCENES
 from scenarios.demo_town.tokens import table_token
 from scenarios.demo_town.town import build_town
-from scenarios.demo_town.traffic import SceneRecording, SceneSpec, connector_conflicts, simulate_scene
 from sim.errors import DatasetError
 
 DEMO_MAP_NAME = "boston-seaport"

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scenarios.demo_town.recording import SceneRecording
 from scenarios.demo_town.tokens import table_token
-from scenarios.demo_town.traffic import SceneRecording
 from sim.geometry import quaternion_from_rotation_matrix, quaternion_from_yaw
 from sim.types.scenario import ActorKind, EgoParams
 

@@ -6,7 +6,7 @@ and close enough to its manoeuvre to complete it in the seed-0 dataset (tested).
 
 from __future__ import annotations
 
-from scenarios.demo_town.traffic import CAR, TRUCK, SceneSpec
+from scenarios.demo_town.scene_spec import CAR, TRUCK, SceneSpec
 
 DEMO_SCENES: tuple[SceneSpec, ...] = (
     SceneSpec(

@@ -24,29 +24,29 @@ their way.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
-
 import numpy as np
-import shapely
 from shapely.geometry import LineString
-from shapely.ops import substring, unary_union
 
+from scenarios.demo_town.paths import (
+    AgentPath,
+    crossing_intervals,
+    expand_route,
+    pedestrian_route,
+    polyline_path,
+    random_route,
+    stop_before_box_s,
+    vehicle_path,
+)
+from scenarios.demo_town.scene_spec import BUS, CAR, PEDESTRIAN, TRUCK, ActorType, SceneSpec
 from scenarios.demo_town.town import STOP_BEFORE_CROSSING_M, DemoTown
 from sim.actors.idm import IDMParams, idm_acceleration
 from sim.geometry import box_corners_xy, wrap_angle
-from sim.types.scenario import DT_S, STEP_US, ActorKind, EgoParams
+from sim.types.scenario import DT_S, ActorKind, EgoParams
 
-SCENE_DURATION_S = 20.0
-NUM_STEPS = int(round(SCENE_DURATION_S / DT_S)) + 1  # both ends included
 MAX_ANNOTATED_ACTORS = 40
-
-PATH_SPACING_M = 0.5  # agents' paths are resampled at this arclength spacing
 LOOKAHEAD_STRIDE = 4  # samples between lookahead points (2 m)
 LOOKAHEAD_POINTS = 36  # 72 m ahead: enough to stop from 14 m/s at IDM's comfortable decel
 CORRIDOR_MARGIN_M = 0.4  # lateral clearance that still counts as "in my path"
-MAX_LATERAL_ACCEL_MPS2 = 2.5  # sets turning speeds
-ANTICIPATION_DECEL_MPS2 = 1.5  # how early vehicles slow for a turn
 DECISION_DECEL_MPS2 = 2.0  # a vehicle asks for the intersection once within this braking distance
 DECISION_MARGIN_M = 8.0  # ... plus this
 EXIT_ROOM_M = 5.0  # free space needed behind the last car on the exit lane
@@ -64,248 +64,17 @@ PED_PROBE_M = 0.7  # pedestrians look this far ahead for vehicles in their way
 PED_CLEARANCE_M = 0.3
 PED_KERB_SETBACK_M = 0.8  # pedestrians wait this far short of the road edge
 PED_YIELD_BAND_M = 1.5  # vehicles wait for pedestrians on a crossing this close to their sides
-PED_CROSSING_SHARE = 0.6  # share of pedestrians whose route takes a crossing
-PED_WALK_M = 40.0  # sidewalk distance walked after the crossing (or in all, without one)
 
 
-@dataclass(frozen=True)
-class ActorType:
-    """A class of traffic participant with nuScenes category and size / speed ranges (uniform)."""
-
-    category: str
-    kind: ActorKind
-    width_m: tuple[float, float]
-    length_m: tuple[float, float]
-    height_m: tuple[float, float]
-    desired_speed_mps: tuple[float, float]
-
-
-CAR = ActorType("vehicle.car", ActorKind.VEHICLE, (1.75, 2.0), (4.2, 4.9), (1.45, 1.8), (9.5, 13.5))
-TRUCK = ActorType("vehicle.truck", ActorKind.VEHICLE, (2.4, 2.6), (6.5, 9.0), (2.8, 3.5), (8.0, 11.0))
-BUS = ActorType("vehicle.bus.rigid", ActorKind.VEHICLE, (2.5, 2.6), (10.5, 12.0), (3.0, 3.4), (8.0, 10.5))
-PEDESTRIAN = ActorType("human.pedestrian.adult", ActorKind.PEDESTRIAN, (0.55, 0.75), (0.55, 0.8), (1.6, 1.9),
-                       (1.1, 1.6))
-# Swept-area probes for intersection conflicts: turns are made by cars, straights by anything.
-_TURN_PROBE_WL_M = (2.1, 5.2)
-_STRAIGHT_PROBE_WL_M = (2.7, 12.0)
-
-
-@dataclass(frozen=True)
-class SceneSpec:
-    """One demo scene.
-
-    - name, description: as written to the scene table (the description gets actor counts added).
-    - ego_lanes: the ego's route as regular lanes; connectors between them are filled in.
-    - ego_start_s_m: where the ego's box centre starts on its first lane.
-    - ego_desired_speed_mps: the ego's cruise speed.
-    - ego_leader: optional (actor type, bumper gap in m) of a vehicle placed ahead on the ego's route.
-    - num_cars, num_trucks, num_buses, num_pedestrians: actors placed at the start.
-    - mean_spawn_interval_s: mean time between vehicles entering on each entry lane.
-    """
-
-    name: str
-    description: str
-    ego_lanes: tuple[str, ...]
-    ego_start_s_m: float
-    ego_desired_speed_mps: float
-    num_cars: int
-    num_trucks: int
-    num_buses: int
-    num_pedestrians: int
-    mean_spawn_interval_s: float
-    ego_leader: tuple[ActorType, float] | None = None
-
-
-@dataclass(frozen=True, eq=False)
-class SceneRecording:
-    """One simulated scene on the 10 Hz grid: T steps, N agents; agent 0 is the ego.
-
-    - spec: what was simulated.
-    - t_from_start_us: (T,) int64, 0, 100_000, ...
-    - category: (N,) str nuScenes category; kind: (N,) int8 ActorKind.
-    - size_wlh_m: (N, 3) width, length, height.
-    - xy_in_global: (N, T, 2) box centre; yaw_rad: (N, T); speed_mps: (N, T) along the heading.
-    - valid: (N, T) bool; outside valid steps the values are zero.
-    - ego_lane_names: the ego's route, connectors included.
-    """
-
-    spec: SceneSpec
-    t_from_start_us: np.ndarray
-    category: np.ndarray
-    kind: np.ndarray
-    size_wlh_m: np.ndarray
-    xy_in_global: np.ndarray
-    yaw_rad: np.ndarray
-    speed_mps: np.ndarray
-    valid: np.ndarray
-    ego_lane_names: tuple[str, ...]
-
-    @property
-    def num_agents(self) -> int:
-        return len(self.category)
-
-
-@dataclass(frozen=True, eq=False)
-class _Path:
-    """An agent's path, uniformly resampled. K samples.
-
-    xy: (K, 2) global; yaw_rad: (K,) unwrapped so that it interpolates; spacing_m; speed_cap_mps:
-    (K,) the fastest the agent wants to be at each sample (limits, curvature and anticipation);
-    lanes: lane indices in order (vehicles only); lane_start_s_m: (len(lanes) + 1,).
-    """
-
-    xy: np.ndarray
-    yaw_rad: np.ndarray
-    spacing_m: float
-    speed_cap_mps: np.ndarray
-    lanes: tuple[int, ...] = ()
-    lane_start_s_m: np.ndarray = field(default_factory=lambda: np.zeros(1))
-
-    @property
-    def length_m(self) -> float:
-        return self.spacing_m * (len(self.xy) - 1)
-
-
-def _uniform_s(length_m: float) -> np.ndarray:
-    return np.linspace(0.0, length_m, max(int(math.ceil(length_m / PATH_SPACING_M)), 1) + 1)
-
-
-def _vehicle_path(town: DemoTown, lanes: tuple[int, ...], desired_speed_mps: float) -> _Path:
-    lane_start = np.concatenate([[0.0], np.cumsum([town.lanes[i].length_m for i in lanes])])
-    s = _uniform_s(float(lane_start[-1]))
-    which = np.clip(np.searchsorted(lane_start, s, side="right") - 1, 0, len(lanes) - 1)
-    xy, yaw, cap = np.empty((len(s), 2)), np.empty(len(s)), np.empty(len(s))
-    for r, lane_index in enumerate(lanes):
-        lane = town.lanes[lane_index]
-        sel = which == r
-        xy[sel], yaw[sel] = lane.pose_at(s[sel] - lane_start[r])
-        curvature = np.abs(lane.curvature_at(s[sel] - lane_start[r]))
-        cap[sel] = np.minimum(lane.speed_limit_mps,
-                              np.sqrt(MAX_LATERAL_ACCEL_MPS2 / np.maximum(curvature, 1e-9)))
-    cap = np.minimum(cap, desired_speed_mps)
-    # Slow down ahead of turns: cap(s)^2 <= cap(s')^2 + 2 b (s' - s) for all s' >= s.
-    v2_plus = cap ** 2 + 2.0 * ANTICIPATION_DECEL_MPS2 * s
-    cap = np.sqrt(np.minimum.accumulate(v2_plus[::-1])[::-1] - 2.0 * ANTICIPATION_DECEL_MPS2 * s)
-    return _Path(xy, np.unwrap(yaw), float(s[1] - s[0]), cap, lanes, lane_start)
-
-
-def _polyline_path(line: LineString, speed_mps: float) -> _Path:
-    s = _uniform_s(line.length)
-    xy = shapely.get_coordinates(shapely.line_interpolate_point(line, s))
-    d = np.gradient(xy, axis=0)
-    return _Path(xy, np.unwrap(np.arctan2(d[:, 1], d[:, 0])), float(s[1] - s[0]), np.full(len(s), speed_mps))
-
-
-def expand_route(town: DemoTown, lane_names: tuple[str, ...]) -> tuple[int, ...]:
-    """Lane indices of a route given as regular lanes, with the connectors between them."""
-    route = [town.lane_index[lane_names[0]]]
-    for name in lane_names[1:]:
-        nxt = town.lane_index[name]
-        if nxt not in town.successors[route[-1]]:
-            route.append(next(c for c in town.successors[route[-1]] if nxt in town.successors[c]))
-        route.append(nxt)
-    return tuple(route)
-
-
-def _random_route(town: DemoTown, start_lane: int, actor: ActorType, rng: np.random.Generator) -> tuple[int, ...]:
-    """From start_lane to the town's edge, with random turns (trucks and buses go straight)."""
-    route = [start_lane]
-    while town.successors[route[-1]]:
-        options = list(town.successors[route[-1]])
-        if actor is not CAR:
-            options = [o for o in options if not town.lanes[o].is_connector or town.turn_of(o) == "straight"]
-        route.append(options[int(rng.integers(len(options)))])
-    return tuple(route)
-
-
-def connector_conflicts(town: DemoTown) -> np.ndarray:
-    """(L, L) float over lane indices. For connectors i and j that conflict (see the module
-    docstring): the arclength along i (from i's start, m) where i's centreline leaves the area swept
-    on j, widened by half the widest vehicle; a vehicle on i whose rear is past it no longer
-    blocks j. -inf where they do not conflict, and for regular lanes."""
-    n = len(town.lanes)
-    s_on, centre, swept = {}, {}, {}
-    for i, lane in enumerate(town.lanes):
-        if not lane.is_connector:
-            continue
-        width, length = _STRAIGHT_PROBE_WL_M if town.turn_of(i) == "straight" else _TURN_PROBE_WL_M
-        s_on[i] = _uniform_s(lane.length_m)
-        centre[i], yaw = lane.pose_at(s_on[i])
-        swept[i] = unary_union(shapely.polygons(box_corners_xy(centre[i], yaw, length, width)))
-    widened = {j: swept[j].buffer(0.5 * _STRAIGHT_PROBE_WL_M[0]) for j in swept}
-    clear_after = np.full((n, n), -np.inf)
-    for i in swept:
-        for j in swept:
-            if town.predecessors[i][0] == town.predecessors[j][0] or not swept[i].intersects(swept[j]):
-                continue  # no conflict, or one behind the other (car following keeps them apart)
-            inside = shapely.contains_xy(widened[j], centre[i][:, 0], centre[i][:, 1])
-            clear_after[i, j] = s_on[i][inside].max() if inside.any() else 0.0
-    return clear_after
-
-
-def _pedestrian_route(town: DemoTown, rng: np.random.Generator) -> tuple[LineString, int]:
-    """A walk along a sidewalk, most often over one crossing: (path, crossing index or -1)."""
-    paths = town.sidewalk_paths
-    if rng.random() < PED_CROSSING_SHARE:
-        k = int(rng.integers(len(town.crossings)))
-        crossing = town.crossings[k]
-        near = int(rng.integers(2))
-        far = 1 - near
-        before = paths[crossing.sidewalk[near]]
-        s_near = crossing.sidewalk_s_m[near]
-        approach = rng.uniform(1.0, 15.0) * (1 if rng.random() < 0.5 else -1)
-        if not 0.0 <= s_near + approach <= before.length:
-            approach = -approach
-        after = paths[crossing.sidewalk[far]]
-        s_far = crossing.sidewalk_s_m[far]
-        onward = PED_WALK_M * (1 if rng.random() < 0.5 else -1)
-        if not 0.0 <= s_far + onward <= after.length:
-            onward = -onward
-        coords = np.concatenate([
-            shapely.get_coordinates(substring(before, s_near + approach, s_near)),
-            shapely.get_coordinates(substring(after, s_far, float(np.clip(s_far + onward, 0.0, after.length)))),
-        ])
-    else:
-        k = -1
-        line = paths[int(rng.integers(len(paths)))]
-        start = rng.uniform(0.0, line.length)
-        end = start + PED_WALK_M if start + PED_WALK_M <= line.length else start - PED_WALK_M
-        coords = shapely.get_coordinates(substring(line, start, float(np.clip(end, 0.0, line.length))))
-    keep = np.concatenate([[True], np.linalg.norm(np.diff(coords, axis=0), axis=1) > 1e-6])
-    route = LineString(coords[keep])
-    # Keep to the right-hand half of the 3 m sidewalk, so people walking opposite ways pass.
-    shifted = route.offset_curve(-rng.uniform(0.5, 0.9), join_style="mitre")
-    return (shifted if isinstance(shifted, LineString) and not shifted.is_empty else route), k
-
-
-def _stop_before_box_s(path: _Path, crossings: np.ndarray, box_start_s_m: float) -> float:
-    """Where a vehicle's front stops to wait for the intersection: just before the last crossing
-    ahead of the box. crossings: _crossing_intervals of the path."""
-    before = crossings[:, 0] < box_start_s_m
-    return float(crossings[before, 0].max()) - STOP_BEFORE_CROSSING_M
-
-
-def _crossing_intervals(town: DemoTown, path: _Path) -> np.ndarray:
-    """(num_crossings, 2) path arclength [enter, leave] of each crossing; inf where the path
-    misses it."""
-    s = np.arange(len(path.xy)) * path.spacing_m
-    out = np.full((len(town.crossings), 2), np.inf)
-    for k, crossing in enumerate(town.crossings):
-        inside = shapely.contains_xy(crossing.polygon, path.xy[:, 0], path.xy[:, 1])
-        if inside.any():
-            out[k] = s[inside].min(), s[inside].max()
-    return out
-
-
-class _Traffic:
-    """Mutable state of one scene while it is simulated; agent 0 is the ego. Private: the result
-    is a SceneRecording."""
+class Traffic:
+    """Mutable state of one scene while it is simulated; agent 0 is the ego. `simulate_scene`
+    runs it and records a SceneRecording."""
 
     def __init__(self, town: DemoTown, conflicts: np.ndarray, spec: SceneSpec, rng: np.random.Generator):
         self.town, self.conflicts, self.spec, self.rng = town, conflicts, spec, rng
         self.idm = IDMParams(max_accel_mps2=IDM_MAX_ACCEL_MPS2)
         cap = MAX_ANNOTATED_ACTORS + 1
-        self.paths: list[_Path] = []
+        self.paths: list[AgentPath] = []
         self.category: list[str] = []
         self.kind = np.zeros(cap, np.int8)
         self.size = np.zeros((cap, 3))  # width, length, height
@@ -336,7 +105,7 @@ class _Traffic:
 
     def _stack(self) -> None:
         """Concatenated path arrays so that positions and lookahead are vectorised over agents."""
-        paths = self.paths or [_Path(np.zeros((2, 2)), np.zeros(2), 1.0, np.zeros(2))]  # keeps shapes valid
+        paths = self.paths or [AgentPath(np.zeros((2, 2)), np.zeros(2), 1.0, np.zeros(2))]  # keeps shapes valid
         self.counts = np.array([len(p.xy) for p in self.paths], dtype=np.int64)
         self.offsets = np.concatenate([[0], np.cumsum(self.counts)[:-1]]).astype(np.int64)[:self.n]
         self.spacing = np.array([p.spacing_m for p in self.paths])
@@ -353,13 +122,13 @@ class _Traffic:
     def add_vehicle(self, actor: ActorType, size_wlh_m: np.ndarray, lanes: tuple[int, ...], s_m: float,
                     speed_mps: float, desired_speed_mps: float) -> None:
         i = self.n
-        path = _vehicle_path(self.town, lanes, desired_speed_mps)
+        path = vehicle_path(self.town, lanes, desired_speed_mps)
         self.paths.append(path)
         self.category.append(actor.category)
         self.kind[i], self.size[i] = actor.kind, size_wlh_m
         self.alive[i], self.s[i] = True, s_m
         self.v[i] = min(speed_mps, float(np.interp(s_m, np.arange(len(path.xy)) * path.spacing_m, path.speed_cap_mps)))
-        self.crossings[i] = _crossing_intervals(self.town, path)
+        self.crossings[i] = crossing_intervals(self.town, path)
         for k in np.flatnonzero(np.isfinite(self.crossings[i, :, 0])):
             mid = int(round(self.crossings[i, k].mean() / path.spacing_m))
             self.crossing_mid_xy[i, k], self.crossing_mid_yaw[i, k] = path.xy[mid], path.yaw_rad[mid]
@@ -367,21 +136,21 @@ class _Traffic:
             if self.town.lanes[lane_index].is_connector:
                 self.connector[i] = lane_index
                 self.s_box[i], self.s_box_end[i] = path.lane_start_s_m[r], path.lane_start_s_m[r + 1]
-                self.s_stop[i] = _stop_before_box_s(path, self.crossings[i], self.s_box[i])
+                self.s_stop[i] = stop_before_box_s(path, self.crossings[i], self.s_box[i])
                 minor = self.town.lanes[lanes[r - 1]].road in MINOR_ROADS
                 self.priority[i] = 2 if minor else int(self.town.turn_of(lane_index) == "left")
         self._stack()
 
     def add_pedestrian(self, size_wlh_m: np.ndarray, route: LineString, crossing: int, speed_mps: float) -> None:
         i = self.n
-        path = _polyline_path(route, speed_mps)
+        path = polyline_path(route, speed_mps)
         self.paths.append(path)
         self.category.append(PEDESTRIAN.category)
         self.kind[i], self.size[i] = ActorKind.PEDESTRIAN, size_wlh_m
         self.alive[i], self.s[i], self.v[i] = True, 0.0, speed_mps
         self.ped_crossing[i] = crossing
         if crossing >= 0:
-            self.crossings[i, crossing] = _crossing_intervals(self.town, path)[crossing]
+            self.crossings[i, crossing] = crossing_intervals(self.town, path)[crossing]
             assert np.isfinite(self.crossings[i, crossing]).all(), "a crossing route must cross"
         self._stack()
 
@@ -404,7 +173,7 @@ class _Traffic:
             size, desired = self._sample(actor)
             for _ in range(200):  # rejection sampling; the town has room for far more than we ask
                 lane = regular[int(rng.choice(len(regular), p=weights / weights.sum()))]
-                route = _random_route(town, lane, actor, rng)
+                route = random_route(town, lane, actor, rng)
                 s_m = float(rng.uniform(0.5 * size[1] + 1.0, town.lanes[lane].length_m - 0.5 * size[1] - 1.0))
                 if self._placement_ok(route, s_m, size):
                     self.add_vehicle(actor, size, route, s_m, rng.uniform(0.7, 1.0) * desired, desired)
@@ -412,7 +181,7 @@ class _Traffic:
         for _ in range(spec.num_pedestrians):
             size, speed = self._sample(PEDESTRIAN)
             for _ in range(200):
-                route, crossing = _pedestrian_route(town, rng)
+                route, crossing = pedestrian_route(town, rng)
                 start = np.array(route.coords[0])
                 xy, _ = self.positions()
                 peds = np.flatnonzero(self.alive[:self.n] & (self.kind[:self.n] == ActorKind.PEDESTRIAN))
@@ -421,11 +190,11 @@ class _Traffic:
                     break
 
     def _placement_ok(self, route: tuple[int, ...], s_m: float, size_wlh_m: np.ndarray) -> bool:
-        path = _vehicle_path(self.town, route, 1.0)
+        path = vehicle_path(self.town, route, 1.0)
         idx = min(int(round(s_m / path.spacing_m)), len(path.xy) - 1)
         for r, lane_index in enumerate(route):
             if self.town.lanes[lane_index].is_connector:
-                stop = _stop_before_box_s(path, _crossing_intervals(self.town, path), path.lane_start_s_m[r])
+                stop = stop_before_box_s(path, crossing_intervals(self.town, path), path.lane_start_s_m[r])
                 if s_m + 0.5 * size_wlh_m[1] > stop - PLACEMENT_STOP_CLEAR_M:
                     return False
         xy, _ = self.positions()
@@ -662,7 +431,7 @@ class _Traffic:
                 continue  # try again next step
             actor = TRUCK if rng.random() < SPAWN_TRUCK_SHARE else CAR
             size, desired = self._sample(actor)
-            self.add_vehicle(actor, size, _random_route(town, lane, actor, rng), 0.5 * size[1],
+            self.add_vehicle(actor, size, random_route(town, lane, actor, rng), 0.5 * size[1],
                              0.9 * desired, desired)
             next_spawn_s[lane] = t_s + rng.exponential(self.spec.mean_spawn_interval_s)
 
@@ -673,41 +442,3 @@ def _points_in_boxes(points_xy: np.ndarray, corners: np.ndarray) -> np.ndarray:
     edge = np.roll(corners, -1, axis=1) - corners
     rel = points_xy[:, None, None] - corners[None]
     return np.all(edge[..., 0] * rel[..., 1] - edge[..., 1] * rel[..., 0] >= 0.0, axis=-1)
-
-
-def simulate_scene(town: DemoTown, spec: SceneSpec, seed: int | tuple[int, ...],
-                   conflicts: np.ndarray | None = None) -> SceneRecording:
-    """Run one scene for SCENE_DURATION_S and record every agent at 10 Hz.
-
-    Deterministic in seed (anything numpy's default_rng accepts as a seed: an int or a tuple of
-    ints). conflicts: connector_conflicts(town), passed in to compute it once for many scenes.
-    """
-    rng = np.random.default_rng(seed)
-    conflicts = connector_conflicts(town) if conflicts is None else conflicts
-    sim = _Traffic(town, conflicts, spec, rng)
-    sim.place_initial()
-    entries = [i for i, lane in enumerate(town.lanes) if not lane.is_connector and not town.predecessors[i]]
-    next_spawn_s = {lane: float(rng.exponential(spec.mean_spawn_interval_s)) for lane in entries}
-    cap = MAX_ANNOTATED_ACTORS + 1
-    xy_rec = np.zeros((cap, NUM_STEPS, 2))
-    yaw_rec = np.zeros((cap, NUM_STEPS))
-    speed_rec = np.zeros((cap, NUM_STEPS))
-    valid_rec = np.zeros((cap, NUM_STEPS), bool)
-    for step in range(NUM_STEPS):
-        if step:
-            sim.step(step)
-            sim.spawn(step, next_spawn_s)
-        n = sim.n
-        xy, yaw = sim.positions()
-        alive = sim.alive[:n]
-        xy_rec[:n, step] = np.where(alive[:, None], xy, 0.0)
-        yaw_rec[:n, step] = np.where(alive, yaw, 0.0)
-        speed_rec[:n, step] = np.where(alive, sim.v[:n], 0.0)
-        valid_rec[:n, step] = alive
-    assert valid_rec[0].all(), f"{spec.name}: the ego's route is too short for {SCENE_DURATION_S} s"
-    n = sim.n
-    arrays = [np.arange(NUM_STEPS, dtype=np.int64) * STEP_US, np.array(sim.category), sim.kind[:n].copy(),
-              sim.size[:n].copy(), xy_rec[:n].copy(), yaw_rec[:n].copy(), speed_rec[:n].copy(), valid_rec[:n].copy()]
-    for array in arrays:
-        array.setflags(write=False)  # recordings are shared (see simulate_demo_scenes)
-    return SceneRecording(spec, *arrays, tuple(town.lanes[i].name for i in sim.paths[0].lanes))

@@ -41,7 +41,7 @@ def _untimed(record: dict) -> dict:
 def busy_scene(demo_dataroot) -> str:
     """The demo scene with the most plausible adversaries (so that items do real work)."""
     from scenarios.adversary.selection import select_candidates
-    from scenarios.nuscenes_adapter import NuScenesSource
+    from scenarios.nuscenes import NuScenesSource
 
     src = NuScenesSource(demo_dataroot)
     counts = {name: len(select_candidates(src.load_scenario(name))) for name in sorted(src.scene_names)}

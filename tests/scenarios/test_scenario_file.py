@@ -115,7 +115,7 @@ def test_round_trip_is_exact_on_a_hand_made_scenario(saved):
 
 @pytest.mark.parametrize("dataroot", real_dataroot_params())
 def test_round_trip_is_exact_on_a_real_log(dataroot, tmp_path):
-    from scenarios.nuscenes_adapter import load_scenario
+    from scenarios.nuscenes import load_scenario
 
     original = load_scenario(dataroot, f"scene-av2-{dataroot.name.split('-')[1]}")
     loaded = load_scenario_file(save_scenario(original, tmp_path / f"real{SCENARIO_SUFFIX}"))
@@ -132,7 +132,7 @@ def test_round_trip_is_exact_on_a_real_log(dataroot, tmp_path):
 
 
 def test_round_trip_is_exact_on_the_demo_scenes(request, tmp_path):
-    from scenarios.nuscenes_adapter import NuScenesSource
+    from scenarios.nuscenes import NuScenesSource
 
     demo_town = pytest.importorskip("scenarios.demo_town", reason="the demo generator is not present")
     if not hasattr(demo_town, "build_demo_dataroot"):

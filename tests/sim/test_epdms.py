@@ -409,7 +409,7 @@ def test_scoring_one_proposal_is_fast(road):
 
 @pytest.mark.parametrize("dataroot", real_dataroot_params())
 def test_real_logs_expert_beats_constant_velocity(dataroot):
-    from scenarios.nuscenes_adapter import list_scenes, load_scenario
+    from scenarios.nuscenes import list_scenes, load_scenario
 
     ctx = prepare(load_scenario(dataroot, list_scenes(dataroot)[0].name))
     expert = score_log_frames(ctx, "expert")
@@ -427,7 +427,7 @@ def test_real_logs_expert_beats_constant_velocity(dataroot):
 @pytest.mark.parametrize("dataroot", [p for p in real_dataroot_params()
                                       if p.values[0] is None or "7fab2350" in str(p.values[0])])
 def test_the_7fab2350_human_waits_at_an_inferred_red_line_that_constant_velocity_runs(dataroot):
-    from scenarios.nuscenes_adapter import list_scenes, load_scenario
+    from scenarios.nuscenes import list_scenes, load_scenario
 
     ctx = prepare(load_scenario(dataroot, list_scenes(dataroot)[0].name))
     stops = stop_controls(scoring_data(ctx))

@@ -151,7 +151,7 @@ def test_bad_episode_files_are_named_in_the_error(clean, tmp_path):
 
 @pytest.mark.parametrize("dataroot", real_dataroot_params())
 def test_episode_scores_on_a_real_log(dataroot):
-    from scenarios.nuscenes_adapter import list_scenes, load_scenario
+    from scenarios.nuscenes import list_scenes, load_scenario
 
     ctx = prepare(load_scenario(dataroot, list_scenes(dataroot)[0].name), EngineConfig(max_steps=80))
     s = episode_scores(run_episode(ctx, ExpertPolicy()), ctx)

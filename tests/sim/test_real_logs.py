@@ -2,7 +2,7 @@
 
 import pytest
 
-from scenarios.nuscenes_adapter import list_scenes, load_scenario
+from scenarios.nuscenes import list_scenes, load_scenario
 from sim.engine import EngineConfig, prepare, run_episode
 from sim.metrics import episode_metrics
 from sim.policies.registry import make_policy

@@ -46,7 +46,7 @@ def write_camera_images(dataroot: Path, scene: str, channels: list[str], width: 
     from render.gaussians import activate
     from render.reconstruct.data import camera_records
     from render.renderer import build_scenario_street
-    from scenarios.nuscenes_adapter import NuScenesSource
+    from scenarios.nuscenes import NuScenesSource
     from sim.geometry import invert_pose
 
     source = NuScenesSource(dataroot, version)
@@ -94,7 +94,7 @@ def test_selfcheck_reconstructs_a_procedural_street_to_25_db(tmp_path) -> None:
 
 def test_missing_camera_images_name_the_file(demo_dataroot, tmp_path) -> None:
     from render.reconstruct.data import frames_from_nuscenes
-    from scenarios.nuscenes_adapter import NuScenesSource
+    from scenarios.nuscenes import NuScenesSource
 
     source = NuScenesSource(demo_dataroot, "v1.0-mini")
     scenario = source.load_scenario("scene-demo-0000")
@@ -116,7 +116,7 @@ def test_missing_camera_images_name_the_file(demo_dataroot, tmp_path) -> None:
 def test_reconstruct_writes_a_scene_that_the_renderer_loads(tmp_path) -> None:
     from render.reconstruct.export import actor_assets_path as our_rule
     from scenarios.demo_town import DEMO_SCENES, build_demo_dataroot
-    from scenarios.nuscenes_adapter import load_scenario
+    from scenarios.nuscenes import load_scenario
     from tools.render_commands import actor_assets_path
     from tools.run_commands import build_renderer
 
