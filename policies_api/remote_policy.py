@@ -3,7 +3,7 @@
     from policies_api.remote_policy import RemotePolicy
     policy = RemotePolicy("grpc://127.0.0.1:50052")      # or "unix:///tmp/stack.sock"
     episode = run_episode(prepare(scenario), policy, renderer)
-    policy.end_episode(episode_metrics(episode)); policy.close()
+    policy.end_episode(episode_metrics(episode).to_json()); policy.close()
 
 `reset(scenario)` starts an episode on the server (StartEpisode), `plan(observation)` sends the
 observation (images encoded as asked; privileged ground truth only when `privileged=True`) and
@@ -54,7 +54,8 @@ class RemotePolicy:
         self.name = target
         self.timeout_s = timeout_s
         self.privileged = privileged
-        self.encoding, self.jpeg_quality, self.depth, self.alpha = convert.ENCODINGS[encoding], jpeg_quality, depth, alpha
+        self.encoding, self.jpeg_quality = convert.ENCODINGS[encoding], jpeg_quality
+        self.depth, self.alpha = depth, alpha
         self.lane_radius_m = lane_radius_m
         self._channel = grpc.insecure_channel(normalize_target(target), options=channel_options(max_message_bytes))
         try:
@@ -101,7 +102,8 @@ class RemotePolicy:
         except ActionError as err:
             raise RemoteError(f"the policy at {self.target} returned an unusable plan: {err}") from None
         if action is None:
-            raise RemoteError(f"the policy at {self.target} returned no plan (set PlanResponse.trajectory or .controls)")
+            raise RemoteError(f"the policy at {self.target} returned no plan "
+                              "(set PlanResponse.trajectory or .controls)")
         return action
 
     def end_episode(self, metrics: dict | None = None) -> None:

@@ -43,7 +43,7 @@ print(json.dumps({"metrics": result.episode_metrics, "frames": len(stack.brightn
 
 
 def in_process_metrics(scenario, policy, config=EngineConfig()) -> dict:
-    return episode_metrics(run_episode(prepare(scenario, config), policy))
+    return episode_metrics(run_episode(prepare(scenario, config), policy)).to_json()
 
 
 @pytest.mark.parametrize("transport", ["tcp", "unix"])
@@ -119,7 +119,8 @@ def test_observation_carries_ego_route_images_and_ground_truth(server, scenarios
         assert np.all(obs.images.rgb[0] == (0, 128, 255)) and np.all(obs.images.depth_m == 10.0)
         assert obs.images.intrinsics[0][0, 0] == pytest.approx(1266.0 * 32 / 1600)
         gt = obs.ground_truth
-        assert list(gt.actor_ids) == ["actor-0"] and gt.actor_xy_in_ego[0, 0] == pytest.approx(45.0 - 20.0 - 1.4, abs=1.5)
+        assert list(gt.actor_ids) == ["actor-0"]
+        assert gt.actor_xy_in_ego[0, 0] == pytest.approx(45.0 - 20.0 - 1.4, abs=1.5)
         assert any(lane.on_route for lane in gt.lanes)
         result = sim.step(ConstantVelocityPolicy().plan(obs))
         assert result.observation.step_index == 1 and result.observation.images.rgb[0, 0, 0, 0] == 7
@@ -143,7 +144,8 @@ def _code(fn, *args, **kwargs) -> grpc.StatusCode:
 def test_every_bad_request_gets_its_status_and_the_server_keeps_serving(server, scenarios):
     channel, stub = _stub(server.tcp_target)
     with channel:
-        assert _code(stub.CreateSession, spb.CreateSessionRequest(scenario="no-such-scene")) == grpc.StatusCode.NOT_FOUND
+        no_scene = spb.CreateSessionRequest(scenario="no-such-scene")
+        assert _code(stub.CreateSession, no_scene) == grpc.StatusCode.NOT_FOUND
         assert _code(stub.Step, spb.StepRequest(session_id="nope")) == grpc.StatusCode.NOT_FOUND
         assert _code(stub.Reset, spb.ResetRequest(session_id="nope")) == grpc.StatusCode.NOT_FOUND
         assert _code(stub.CloseSession, spb.CloseSessionRequest(session_id="nope")) == grpc.StatusCode.NOT_FOUND
