@@ -25,7 +25,7 @@ from typing import List, Optional
 import numpy as np
 import typer
 
-from tools.machine import machine_info
+from evaluation.machine import machine_info
 
 
 def _demo_dataroot() -> Path:

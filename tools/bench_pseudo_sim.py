@@ -22,15 +22,12 @@ from typing import List, Optional
 
 import typer
 
+from evaluation.machine import machine_info
+from evaluation.scenario_refs import resolve_scenarios
+from evaluation.scoring import score_scenarios
+from evaluation.settings import ScoreSettings
 from sim.errors import ConfigError
-from tools.machine import machine_info
-from tools.score_commands import (
-    COMMON_OPTIONS,
-    ScoreSettings,
-    resolve_scenarios,
-    score_scenarios,
-    settings_from_options,
-)
+from tools.score_options import PseudoSimOptions, ScenarioOptions, option
 
 
 def bench_pseudo_sim(refs, policy: str, settings: ScoreSettings, workers: int = 2, with_ray: bool = True,
@@ -49,14 +46,15 @@ def bench_pseudo_sim(refs, policy: str, settings: ScoreSettings, workers: int = 
         def timed(label: str, cache: Path, n_workers: int | None) -> None:
             s = dataclasses.replace(settings, cache_dir=str(cache), thumbnails="none")
             t0 = time.perf_counter()
-            doc = score_scenarios(refs, [policy], s, None, workers=n_workers, progress=progress)
+            run = score_scenarios(refs, [policy], s, None, workers=n_workers, progress=progress)
             wall = time.perf_counter() - t0
-            frames = doc["policies"][policy]["aggregate"]["frames"]
+            aggregate = run.policies[policy].aggregate
+            frames = aggregate["frames"]
             runs[label] = {"wall_s": round(wall, 3), "scenarios": len(refs), "frames": frames,
                            "scenarios_per_minute": round(60.0 * len(refs) / wall, 3),
                            "frames_per_minute": round(60.0 * frames / wall, 3),
-                           "renders": doc["cache"]["renders"], "cache_hits": doc["cache"]["hits"],
-                           "workers": n_workers or 1, "score": doc["policies"][policy]["aggregate"]["score"]}
+                           "renders": run.cache["renders"], "cache_hits": run.cache["hits"],
+                           "workers": n_workers or 1, "score": aggregate["score"]}
 
         timed("in_process_cold", tmp / "cache-a", None)
         timed("in_process_warm", tmp / "cache-a", None)
@@ -74,25 +72,25 @@ def bench_pseudo_sim(refs, policy: str, settings: ScoreSettings, workers: int = 
 
 
 def bench_pseudo_sim_command(
-    dataroot: List[Path] = COMMON_OPTIONS["dataroot"],
-    version: str = COMMON_OPTIONS["version"],
-    scenes: List[str] = COMMON_OPTIONS["scenes"],
+    dataroot: List[Path] = option(ScenarioOptions, "dataroot"),
+    version: str = option(ScenarioOptions, "version"),
+    scenes: List[str] = option(ScenarioOptions, "scenes"),
     policy: str = typer.Option("idm", help="The policy scored."),
-    cameras: List[str] = COMMON_OPTIONS["cameras"],
-    width: int = COMMON_OPTIONS["width"],
-    height: int = COMMON_OPTIONS["height"],
-    backend: str = COMMON_OPTIONS["backend"],
-    frames: int = COMMON_OPTIONS["frames"],
-    lateral: List[float] = COMMON_OPTIONS["lateral"],
-    longitudinal: List[float] = COMMON_OPTIONS["longitudinal"],
+    cameras: List[str] = option(PseudoSimOptions, "cameras"),
+    width: int = option(PseudoSimOptions, "width"),
+    height: int = option(PseudoSimOptions, "height"),
+    backend: str = option(PseudoSimOptions, "backend"),
+    frames: int = option(PseudoSimOptions, "frames"),
+    lateral: List[float] = option(PseudoSimOptions, "lateral"),
+    longitudinal: List[float] = option(PseudoSimOptions, "longitudinal"),
     workers: int = typer.Option(2, help="Ray workers of the Ray runs."),
     ray: bool = typer.Option(True, help="Also time the Ray runs."),
     out: Optional[Path] = typer.Option(None, help="Also write the figures to this JSON file."),
     as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
 ) -> None:
     """Scenarios scored per minute by pseudo-simulation: cache cold and warm, in-process and on Ray."""
-    settings = settings_from_options(cameras, width, height, backend, frames, 2.0, 0.5, lateral, longitudinal, [0.0],
-                                     [0.0], 0, 0.1, "uniform", None, False, "none", 0)
+    settings = PseudoSimOptions(cameras=cameras, width=width, height=height, backend=backend, frames=frames,
+                                lateral=lateral, longitudinal=longitudinal, thumbnails="none").settings()
     refs = resolve_scenarios(dataroot, scenes, version)
     result = bench_pseudo_sim(refs, policy, settings, workers, ray)
     if out is not None:

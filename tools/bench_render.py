@@ -21,7 +21,7 @@ from typing import Optional
 import numpy as np
 import typer
 
-from tools.machine import machine_info
+from evaluation.machine import machine_info
 
 CAMERA_ORDER = ("CAM_FRONT", "CAM_FRONT_LEFT", "CAM_FRONT_RIGHT", "CAM_BACK", "CAM_BACK_LEFT", "CAM_BACK_RIGHT")
 

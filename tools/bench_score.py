@@ -27,6 +27,7 @@ import numpy as np
 import shapely
 import typer
 
+from evaluation.machine import machine_info
 from sim.engine import prepare
 from sim.errors import ConfigError
 from sim.geometry import box_corners_xy
@@ -43,7 +44,6 @@ from sim.scoring.epdms import (
     scoring_data,
     time_to_collision_term,
 )
-from tools.machine import machine_info
 from tools.scenario_args import load_scenario_from_args
 
 

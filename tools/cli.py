@@ -41,3 +41,7 @@ def main() -> None:
     except SplatsimError as err:
         Console(stderr=True).print(f"[bold red]error:[/] {err}", highlight=False)
         sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
