@@ -1,4 +1,5 @@
-"""Where the scenarios of a run come from (small and picklable: workers load them themselves)."""
+"""How commands name scenarios: a nuScenes-layout dataroot + scene, or a scenario file; for runs
+over many, small picklable references that workers load themselves."""
 
 from __future__ import annotations
 
@@ -58,3 +59,20 @@ def resolve_scenarios(dataroots: Sequence[Path], scenes: Sequence[str], version:
     if not refs:
         raise ConfigError("no scenario to score: pass --dataroot DIR (and optionally --scenes) or --scenario-file")
     return refs
+
+
+def load_scenario_from_args(dataroot: Path | None, scene: str | None, version: str = "v1.0-mini",
+                            scenario_file: Path | None = None) -> Scenario:
+    """The scenario named on the command line (exactly one of dataroot+scene or scenario_file)."""
+    if scenario_file is not None:
+        if dataroot is not None:
+            raise ConfigError("give either --scenario-file or --dataroot/--scene, not both")
+        from scenarios.scenario_file import load_scenario_file
+
+        return load_scenario_file(scenario_file)
+    if dataroot is None or scene is None:
+        raise ConfigError("name a scenario with --dataroot DIR --scene NAME (see `splatsim data info --dataroot DIR`) "
+                          "or with --scenario-file FILE")
+    from scenarios.nuscenes_adapter import load_scenario
+
+    return load_scenario(dataroot, scene, version)

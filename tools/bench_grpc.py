@@ -1,5 +1,5 @@
 """`splatsim bench grpc`: the round trip of one closed-loop step over gRPC, TCP vs Unix socket
-(`evaluation.grpc_bench`)."""
+(`evaluation.benchmarks.grpc`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from evaluation.grpc_bench import bench_grpc
+from evaluation.benchmarks.grpc import bench_grpc
 from sim.atomic import write_json_atomic
 from sim.errors import ConfigError
 

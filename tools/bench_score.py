@@ -28,6 +28,7 @@ import shapely
 import typer
 
 from evaluation.machine import machine_info
+from evaluation.scenario_refs import load_scenario_from_args
 from sim.engine import prepare
 from sim.errors import ConfigError
 from sim.geometry import box_corners_xy
@@ -44,7 +45,6 @@ from sim.scoring.epdms import (
     scoring_data,
     time_to_collision_term,
 )
-from tools.scenario_args import load_scenario_from_args
 
 
 def _cv_proposal(speed_mps: float, config: EPDMSConfig) -> tuple[np.ndarray, np.ndarray]:

@@ -12,8 +12,8 @@ from rich.console import Console
 
 from evaluation.demo import RENDERED_POLICY, DemoConfig, run_demo
 from evaluation.run_folder import RunConfig, RunResult, run_one
+from evaluation.scenario_refs import load_scenario_from_args
 from evaluation.scene_renderer import build_renderer
-from tools.scenario_args import load_scenario_from_args
 
 console = Console(stderr=True)
 

@@ -1,4 +1,4 @@
-"""`evaluation.grpc_bench` runs end to end (a few steps) and reports what it promises."""
+"""`evaluation.benchmarks.grpc` runs end to end (a few steps) and reports what it promises."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 
 def test_bench_grpc_reports_medians_p99_transports_and_baseline():
-    from evaluation.grpc_bench import bench_grpc
+    from evaluation.benchmarks.grpc import bench_grpc
 
     report = bench_grpc(steps=15, warmup=3, cameras=2, width=64, height=36, actors=5, backend="cpu")
     json.dumps(report, allow_nan=False)  # JSON-ready

@@ -1,7 +1,7 @@
 """`splatsim bench adversary`: sampling medians for both settings and their ratio (the Ray
 throughput part is exercised by the generation tests)."""
 
-from tools.bench_adversary import measure_adversary
+from evaluation.benchmarks.adversary import measure_adversary
 
 
 def test_bench_adversary_times_both_sampling_settings(demo_dataroot):

@@ -237,9 +237,9 @@ def bench_grpc(steps: int = 300, warmup: int = 30, cameras: int = 6, width: int 
         tmp = Path(tmp)
         save_scenario(scenario, tmp / "bench.scenario.npz")
         _save_frame(_frames_path(tmp), frame)
-        repo = Path(__file__).resolve().parents[1]
+        repo = Path(__file__).resolve().parents[2]
         env = dict(os.environ, PYTHONPATH=str(repo) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-        proc = subprocess.Popen([sys.executable, "-m", "evaluation.grpc_bench", str(tmp / "bench.scenario.npz"),
+        proc = subprocess.Popen([sys.executable, "-m", "evaluation.benchmarks.grpc", str(tmp / "bench.scenario.npz"),
                                  str(_frames_path(tmp)), str(tmp / "s.sock")],
                                 cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
