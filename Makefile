@@ -21,6 +21,7 @@ demo: setup
 	$(BIN)/splatsim demo --out out/demo
 
 test: setup
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q tests
 
 bench: setup

@@ -3,7 +3,7 @@
     from policies_api.remote_policy import RemotePolicy
     policy = RemotePolicy("grpc://127.0.0.1:50052")      # or "unix:///tmp/stack.sock"
     episode = run_episode(prepare(scenario), policy, renderer)
-    policy.end_episode(episode_metrics(episode)); policy.close()
+    policy.end_episode(episode_metrics(episode).to_json()); policy.close()
 
 `reset(scenario)` starts an episode on the server (StartEpisode), `plan(observation)` sends the
 observation (images encoded as asked; privileged ground truth only when `privileged=True`) and

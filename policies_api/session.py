@@ -217,7 +217,8 @@ class Session:
         if self.recorder is None:
             return None
         wall = (self.wall_end_s or time.perf_counter()) - self.wall_start_s
-        return episode_metrics(self.recorder.episode(self.options.policy_name, wall, self.policy_s, self.render_s))
+        return episode_metrics(self.recorder.episode(self.options.policy_name, wall, self.policy_s,
+                                                     self.render_s)).to_json()
 
     def close(self) -> None:
         self.closed = True

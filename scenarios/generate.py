@@ -62,6 +62,7 @@ from scenarios.scenario_file import SCENARIO_SUFFIX, load_scenario_file, save_sc
 from sim.atomic import write_bytes_atomic
 from sim.engine import EngineConfig, initial_state, prepare, run_episode
 from sim.errors import ConfigError, ScenarioFileError
+from sim.fanout import fan_out
 from sim.policies.builtin import BUILTIN_POLICIES
 from sim.policies.registry import make_policy
 from sim.types.scenario import ActorTracks, Route, Scenario
@@ -355,10 +356,6 @@ def run_item(scenario: Scenario, item: WorkItem, model: AdversaryModel, config: 
     return ItemResult(item.item_id, {**base, "kept": False, "status": "rejected"}, None, None)
 
 
-def _run_item_remote(scenario, item, model, config, checkpoint_sha, snapshot):
-    return run_item(scenario, item, model, config, checkpoint_sha, snapshot)
-
-
 # ---- the driver ---------------------------------------------------------------------------------
 
 
@@ -473,11 +470,8 @@ def generate_scenarios(config: GenerateConfig, snapshot: Snapshot | None = None,
         bar.set_postfix(kept=res.record["kept"])
 
     try:
-        if config.workers == 0 and config.ray_address is None:
-            for it in pending:
-                write_result(run_item(scenarios[(it.dataroot, it.scene_name)], it, model, config, sha, snapshot))
-        elif pending:
-            _run_on_ray(config, pending, scenarios, model, sha, snapshot, write_result)
+        tasks = [(scenarios[(it.dataroot, it.scene_name)], it, model, config, sha, snapshot) for it in pending]
+        fan_out(run_item, tasks, lambda _, res: write_result(res), config.workers, config.ray_address)
     finally:
         bar.close()
     summary = rebuild_summary(out_dir, config, all_ids)
@@ -486,36 +480,6 @@ def generate_scenarios(config: GenerateConfig, snapshot: Snapshot | None = None,
                       "wall_s": round(time.perf_counter() - t0, 2)}
     write_json_atomic(out_dir / SUMMARY_NAME, summary)
     return summary
-
-
-def _run_on_ray(config: GenerateConfig, pending: list[WorkItem], scenarios, model, sha, snapshot, write_result):
-    import ray
-
-    started = False
-    if not ray.is_initialized():
-        if config.ray_address:
-            ray.init(address=config.ray_address, include_dashboard=False, log_to_driver=False)
-        else:
-            ray.init(num_cpus=max(config.workers, 1), include_dashboard=False, log_to_driver=False)
-        started = True
-    try:
-        remote = ray.remote(num_cpus=1, max_retries=1)(_run_item_remote)
-        model_ref = ray.put(model)
-        scene_refs = {key: ray.put(sc) for key, sc in scenarios.items()}
-        cpus = int(ray.cluster_resources().get("CPU", max(config.workers, 1)))
-        window = max(2 * cpus, 2)
-        queue = list(pending)
-        in_flight = []
-        while queue or in_flight:
-            while queue and len(in_flight) < window:
-                it = queue.pop(0)
-                in_flight.append(remote.remote(scene_refs[(it.dataroot, it.scene_name)], it, model_ref, config, sha,
-                                               snapshot))
-            done, in_flight = ray.wait(in_flight, num_returns=1)
-            write_result(ray.get(done[0]))
-    finally:
-        if started:
-            ray.shutdown()
 
 
 def rebuild_summary(out_dir: Path, config: GenerateConfig, item_ids: list[str]) -> dict:

@@ -54,7 +54,8 @@ def adversary_evaluate(
     dataroot: List[Path] = typer.Option(..., help="Dataroot(s) holding the held-out scenes (repeatable)."),
     out: Path = typer.Option(..., help="Folder for adversary_eval.json and adversary_eval.md."),
     checkpoint: Optional[Path] = typer.Option(None, help="Adversary checkpoint (default: the shipped one)."),
-    scenes: List[str] = typer.Option([], help="Scene to evaluate (repeatable; default: the checkpoint's held-out scenes)."),
+    scenes: List[str] = typer.Option([], help="Scene to evaluate (repeatable; default: the checkpoint's held-out "
+                                              "scenes)."),
     version: str = typer.Option("v1.0-mini", help="Dataset version folder under each dataroot."),
     attempts: int = typer.Option(12, help="Closed-loop attempts per scene (each: log, unguided, guided)."),
     collision_type: str = typer.Option("any", help="rear-end | cut-in | head-on | any."),
@@ -81,7 +82,8 @@ def adversary_evaluate(
                         modes=tuple(mode))
     report = evaluate_adversary(config, out, progress=progress)
     if as_json:
-        print(json.dumps({"table": report["table"], "w1_guided_vs_unguided": report["w1_guided_vs_unguided"]}, indent=2))
+        print(json.dumps({"table": report["table"], "w1_guided_vs_unguided": report["w1_guided_vs_unguided"]},
+                         indent=2))
     else:
         print(markdown_table(report))
 
@@ -104,8 +106,10 @@ def generate(
     seed: int = typer.Option(0, help="Base seed (same seed, same scenarios, bit for bit)."),
     checkpoint: Optional[Path] = typer.Option(None, help="Adversary checkpoint (default: the shipped one)."),
     version: str = typer.Option("v1.0-mini", help="Dataset version folder under each dataroot."),
-    ttc_threshold: float = typer.Option(1.0, help="A variant is safety-critical on contact or adversary TTC below this (s)."),
-    aggressiveness: float = typer.Option(2.0, help="Weight of the time-to-collision guidance (higher: earlier conflicts)."),
+    ttc_threshold: float = typer.Option(1.0, help="A variant is safety-critical on contact or adversary TTC below "
+                                                  "this (s)."),
+    aggressiveness: float = typer.Option(2.0, help="Weight of the time-to-collision guidance (higher: earlier "
+                                                   "conflicts)."),
     ddim_steps: int = typer.Option(10, help="Denoising steps per plan."),
     samples: int = typer.Option(16, help="Candidate samples per plan (the lowest-cost one is driven)."),
     episode_seconds: float = typer.Option(8.0, help="Closed-loop length after the adversary takes over."),

@@ -18,6 +18,8 @@ import numpy as np
 import shapely
 import typer
 
+from evaluation.machine import machine_info
+from evaluation.scenario_refs import load_scenario_from_args
 from scenarios.synthetic import ActorSpec, straight_road_scenario
 from sim.checks import CheckParams, ego_box_center, ego_corners
 from sim.engine import EngineConfig, Episode, evaluate, prepare, run_episode
@@ -25,8 +27,6 @@ from sim.geometry import box_corners_xy
 from sim.policies.builtin import ExpertPolicy
 from sim.types.scenario import Scenario
 from sim.types.state import ActorState, EgoState, WorldState
-from tools.machine import machine_info
-from tools.scenario_args import load_scenario_from_args
 
 
 def busy_road(num_actors: int, num_steps: int, seed: int = 0) -> Scenario:

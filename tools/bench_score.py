@@ -27,6 +27,8 @@ import numpy as np
 import shapely
 import typer
 
+from evaluation.machine import machine_info
+from evaluation.scenario_refs import load_scenario_from_args
 from sim.engine import prepare
 from sim.errors import ConfigError
 from sim.geometry import box_corners_xy
@@ -43,8 +45,6 @@ from sim.scoring.epdms import (
     scoring_data,
     time_to_collision_term,
 )
-from tools.machine import machine_info
-from tools.scenario_args import load_scenario_from_args
 
 
 def _cv_proposal(speed_mps: float, config: EPDMSConfig) -> tuple[np.ndarray, np.ndarray]:

@@ -13,11 +13,6 @@ from rich.console import Console
 console = Console(stderr=True)
 
 
-def actor_assets_path(scene_ply: Path) -> Path:
-    """Where build-scene writes the actor assets beside a scene PLY: `<stem>.actors.ply` (+ `.json`)."""
-    return scene_ply.with_name(scene_ply.stem + ".actors.ply")
-
-
 def build_scene(
     dataroot: Path = typer.Option(..., help="nuScenes-layout dataroot."),
     scene: str = typer.Option(..., help="Scene name (see `splatsim data info`)."),
@@ -38,6 +33,7 @@ def build_scene(
     from render.assets import build_actor_assets, save_actor_assets
     from render.ply import save_ply
     from render.procedural import StreetSceneConfig
+    from render.reconstruct.export import actor_assets_path
     from render.renderer import build_scenario_street
     from scenarios.nuscenes import load_scenario
 
@@ -75,11 +71,11 @@ def render_frames(
     """Render the logged ego and actor poses of a scene to tiled rig PNGs (a quick look, no policy)."""
     import imageio.v3 as iio
 
+    from evaluation.scene_renderer import build_renderer
     from render.rig import ego_pose_at
     from render.video import tile_rig
     from scenarios.nuscenes import load_scenario
     from sim.atomic import write_bytes_atomic
-    from tools.run_commands import build_renderer
 
     scenario = load_scenario(dataroot, scene, version)
     renderer = build_renderer(scenario, [], width, height, backend, scene_ply)
@@ -89,6 +85,8 @@ def render_frames(
         if not ego.valid[k]:
             continue
         pose = ego_pose_at(scenario, k, float(ego.xy[k, 0]), float(ego.xy[k, 1]), float(ego.yaw_rad[k]))
-        images = renderer.images(renderer.render_output_at(scenario, k, pose, act.xy[:, k], act.yaw_rad[:, k], act.valid[:, k]))
-        write_bytes_atomic(out / f"rig_{k:04d}.png", iio.imwrite("<bytes>", tile_rig(images.rgb, images.names), extension=".png"))
+        images = renderer.images(renderer.render_output_at(scenario, k, pose, act.xy[:, k], act.yaw_rad[:, k],
+                                                           act.valid[:, k]))
+        png = iio.imwrite("<bytes>", tile_rig(images.rgb, images.names), extension=".png")
+        write_bytes_atomic(out / f"rig_{k:04d}.png", png)
     console.print(f"[green]frames written to[/] {out}")

@@ -4,7 +4,7 @@ A `FrameSet` is read from a nuScenes-layout dataroot that has its camera images
 (`frames_from_nuscenes`, given the devkit's `NuScenes` object, e.g. `NuScenesSource.nusc`, and
 the scene's `ActorTracks` for the boxes), or made by rendering a Gaussian scene with known
 cameras (`frames_from_renders`, the self-check). `render` may not import `scenarios`, so the
-devkit object and the tracks are passed in by the caller (`tools/reconstruct_commands.py`).
+devkit object and the tracks are passed in by the caller (`evaluation.reconstruction`).
 
 Poses: a camera image's world-to-camera view matrix is
 inv(pose_ego_to_global(ego_pose of that sample_data) @ pose_camera_to_ego(its calibrated_sensor)),
@@ -271,7 +271,8 @@ def camera_records(nusc, scene_token: str, cameras: list[str] | None = None,
         k = np.asarray(cs.get("camera_intrinsic") or [], np.float64)
         if k.shape != (3, 3):
             raise DatasetError(f"{dataroot / nusc.version / 'calibrated_sensor.json'}: record {cs['token']} "
-                               f"({sd['channel']}) has camera_intrinsic of shape {k.shape}, not 3x3: add the camera's K")
+                               f"({sd['channel']}) has camera_intrinsic of shape {k.shape}, not 3x3: add the "
+                               "camera's K")
         out.append(CameraRecord(sd["token"], sd["channel"], dataroot / sd["filename"], int(sd["timestamp"]),
                                 _pose(ego), _pose(cs), k, int(sd.get("width") or 0), int(sd.get("height") or 0),
                                 bool(sd.get("is_key_frame", False))))

@@ -2,8 +2,9 @@
 
 - `<out>.ply`: the background, global frame, INRIA layout (`render.ply.save_ply`).
 - `<out-stem>.actors.ply` + `.actors.json`: one asset per actor of the frame set, in its box
-  frame (`render.assets.save_actor_assets`; the path is `tools.render_commands.actor_assets_path`'s
-  rule), so `splatsim render --scene-file OUT` places them wherever the engine moves the
+  frame (`render.assets.save_actor_assets`; the path is `actor_assets_path`, the rule
+  `splatsim data build-scene` and `evaluation.scene_renderer` follow too), so
+  `splatsim render --scene-file OUT` places them wherever the engine moves the
   actors. Actors no camera saw (no Gaussian fitted) get the procedural asset of their kind and
   box, so an actor the engine brings into view is never invisible.
 - `<out-stem>.sky.json`: the learned sky (a `render.backends.SkyGradient`'s fields, or a
@@ -31,7 +32,7 @@ SKY_FORMAT_VERSION = 1
 
 
 def actor_assets_path(scene_ply: str | Path) -> Path:
-    """`<stem>.actors.ply` beside a scene PLY (the rule of tools.render_commands.actor_assets_path)."""
+    """`<stem>.actors.ply` (+ `.json`) beside a scene PLY, where every writer and reader of scenes looks."""
     scene_ply = Path(scene_ply)
     return scene_ply.with_name(scene_ply.stem + ".actors.ply")
 
@@ -55,7 +56,8 @@ def save_reconstruction(out: str | Path, result, actors: ActorInfo, fill_seed: i
                                         np.random.default_rng([fill_seed, i]))
                 filled.append(str(actors.instance_tokens[i]))
             scenes.append(scene)
-        assets = ActorAssets(np.asarray(actors.instance_tokens, dtype=object), np.asarray(actors.category, dtype=object),
+        assets = ActorAssets(np.asarray(actors.instance_tokens, dtype=object),
+                             np.asarray(actors.category, dtype=object),
                              np.asarray(actors.kind, np.int8), np.asarray(actors.size_wlh_m, np.float64), tuple(scenes))
         save_actor_assets(actor_assets_path(out), assets)
         written.update({"actors_ply": str(actor_assets_path(out)), "actors": actors.num_actors,

@@ -33,11 +33,11 @@ def test_a_served_policy_drives_the_same_episode_as_in_process(scenarios, socket
         with RemotePolicy(target) as policy:
             remote = run_episode(prepare(scenario, EngineConfig(reactive=True)), policy, renderer)
             assert policy.name == "lane-follower"
-            policy.end_episode(episode_metrics(remote))
+            policy.end_episode(episode_metrics(remote).to_json())
         assert len(stack.brightness) == remote.num_steps  # the stack saw every image
         assert server.service.episodes_started == 1 and server.service.plans == remote.num_steps
     local = run_episode(prepare(scenario, EngineConfig(reactive=True)), LaneFollower(), renderer)
-    assert metrics_equal(episode_metrics(remote), episode_metrics(local))
+    assert metrics_equal(episode_metrics(remote).to_json(), episode_metrics(local).to_json())
     assert np.array_equal(remote.ego_xy, local.ego_xy) and np.array_equal(remote.plan_xy, local.plan_xy)
 
 
@@ -131,7 +131,7 @@ def test_example_stack_serves_itself_as_a_policy_in_its_own_process(scenarios, s
         with RemotePolicy(target) as policy:
             remote = run_episode(prepare(scenarios[3]), policy)
         local = run_episode(prepare(scenarios[3]), LaneFollower())
-        assert metrics_equal(episode_metrics(remote), episode_metrics(local))
+        assert metrics_equal(episode_metrics(remote).to_json(), episode_metrics(local).to_json())
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
     finally:

@@ -43,7 +43,7 @@ print(json.dumps({"metrics": result.episode_metrics, "frames": len(stack.brightn
 
 
 def in_process_metrics(scenario, policy, config=EngineConfig()) -> dict:
-    return episode_metrics(run_episode(prepare(scenario, config), policy))
+    return episode_metrics(run_episode(prepare(scenario, config), policy)).to_json()
 
 
 @pytest.mark.parametrize("transport", ["tcp", "unix"])

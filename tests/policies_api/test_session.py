@@ -56,7 +56,7 @@ def _remote_episode(target, scenario, make_policy, reactive):
 
 def test_eight_concurrent_sessions_equal_sequential_in_process_runs(server, scenarios):
     jobs = _jobs(scenarios)
-    expected = [episode_metrics(run_episode(prepare(sc, EngineConfig(reactive=reactive)), make()))
+    expected = [episode_metrics(run_episode(prepare(sc, EngineConfig(reactive=reactive)), make())).to_json()
                 for sc, make, reactive in jobs]
     with ThreadPoolExecutor(max_workers=8) as pool:
         futures = [pool.submit(_remote_episode, server.tcp_target if i % 2 else server.unix_target, *job)

@@ -30,7 +30,7 @@ def test_episodes_are_bit_for_bit_deterministic(busy_road):
 def test_expert_completes_the_route_and_records_every_state(busy_road):
     ep = run_episode(prepare(busy_road), ExpertPolicy())
     m = episode_metrics(ep)
-    assert m["route_completion"] > 0.97 and not m["collision"] and not m["off_road"]
+    assert m.route_completion > 0.97 and not m.collision and not m.off_road
     assert ep.end_reason == EndReason.ROUTE_COMPLETE
     s = len(ep.step_index)
     assert ep.ego_xy.shape == (s, 2) and ep.actor_xy.shape == (s, 30, 2) and ep.plan_xy.shape == (s, 40, 2)

@@ -39,9 +39,9 @@ def _t(a) -> torch.Tensor:
 
 
 def torch_render(g, viewmats, ks, background, **kwargs):
+    backgrounds = _t(np.tile(background, (len(ks), 1)))
     colors, alphas, _ = rasterize(_t(g.means), _t(g.quats_wxyz), _t(g.scales), _t(g.opacities), _t(g.sh), _t(viewmats),
-                                  _t(ks), W, H, sh_degree=g.sh_degree, backgrounds=_t(np.tile(background, (len(ks), 1))),
-                                  **kwargs)
+                                  _t(ks), W, H, sh_degree=g.sh_degree, backgrounds=backgrounds, **kwargs)
     return colors.numpy(), alphas[..., 0].numpy()
 
 
@@ -73,7 +73,8 @@ def test_chunked_compositing_equals_one_chunk() -> None:
 def test_rasterizer_gradients_match_finite_differences() -> None:
     torch.manual_seed(0)
     d = torch.float64
-    means = torch.tensor([[0.1, 0.05, 3.0], [-0.2, 0.1, 3.5], [0.0, -0.1, 4.0], [0.15, 0.1, 2.5]], dtype=d, requires_grad=True)
+    means = torch.tensor([[0.1, 0.05, 3.0], [-0.2, 0.1, 3.5], [0.0, -0.1, 4.0], [0.15, 0.1, 2.5]], dtype=d,
+                         requires_grad=True)
     quats = torch.randn(4, 4, dtype=d, requires_grad=True)
     scales = (torch.tensor([[0.3, 0.2, 0.25]] * 4, dtype=d) * (torch.rand(4, 1, dtype=d) + 0.5)).requires_grad_(True)
     opacities = torch.tensor([0.7, 0.5, 0.9, 0.6], dtype=d, requires_grad=True)
@@ -102,7 +103,8 @@ def _one_actor_frames(num_frames: int = 4) -> tuple[FrameSet, GaussianScene, Gau
     actor = gaussians_from_points(local, np.tile([0.8, 0.2, 0.1], (80, 1)), sh_degree=1, opacity=0.9)
     t_us = np.arange(num_frames, dtype=np.int64) * 100_000
     tracks = ActorTracks(np.array(["car"]), np.array(["vehicle.car"]), np.array([ActorKind.VEHICLE], np.int8),
-                         size[None], np.stack([7.0 + 0.3 * np.arange(num_frames), np.linspace(-1, 1, num_frames)], -1)[None],
+                         size[None],
+                         np.stack([7.0 + 0.3 * np.arange(num_frames), np.linspace(-1, 1, num_frames)], -1)[None],
                          np.full((1, num_frames), 0.7), np.full((1, num_frames), 0.3), np.zeros((1, num_frames, 2)),
                          np.ones((1, num_frames), bool))
     poses, present = boxes_at(tracks, t_us, t_us)
@@ -213,8 +215,8 @@ def test_box_masks_cover_the_projected_box() -> None:
     cam = frames.viewmats[0, :3, :3] @ centre + frames.viewmats[0, :3, 3]
     u, v = K[0, 0] * cam[0] / cam[2] + K[0, 2], K[1, 1] * cam[1] / cam[2] + K[1, 2]
     assert m[int(v), int(u)] and not m[0].any() and 0 < m.sum() < m.size
-    none = box_masks(frames.viewmats[0], frames.Ks[0], W, H, frames.actor_pose_box_to_world[0], frames.actors.size_wlh_m,
-                     np.array([False]))
+    none = box_masks(frames.viewmats[0], frames.Ks[0], W, H, frames.actor_pose_box_to_world[0],
+                     frames.actors.size_wlh_m, np.array([False]))
     assert not none.any()
 
 
@@ -272,20 +274,6 @@ def test_fit_resumes_from_a_checkpoint_exactly(tmp_path) -> None:
     np.testing.assert_allclose(resumed.losses, whole.losses, rtol=1e-5)
     other = FitConfig(steps=9, sh_degree=0, checkpoint_every=4)  # a checkpoint of another run is ignored
     assert fit(frames, init, other, train, test, rasterize, checkpoint_path=ckpt).resumed_from == 0
-
-
-def test_cuda_device_is_refused_with_the_reason_where_cuda_is_absent() -> None:
-    from render.reconstruct.gsplat_fit import cuda_unavailable_reason
-    from sim.errors import ConfigError
-    from tools.reconstruct_commands import resolve_device
-
-    reason = cuda_unavailable_reason()
-    if reason is None:
-        assert resolve_device("cuda") == "cuda" and resolve_device("auto") == "cuda"
-    else:
-        with pytest.raises(ConfigError, match="CUDA"):
-            resolve_device("cuda")
-        assert resolve_device("auto") == "cpu"
 
 
 def _cuda_reason() -> str | None:

@@ -66,8 +66,8 @@ def test_idm_policy_brakes_for_a_stopped_car_where_constant_velocity_rear_ends_i
     ctx = prepare(sc, EngineConfig(stop_at_route_end=False))
     idm = episode_metrics(run_episode(ctx, IDMPolicy()))
     cv = episode_metrics(run_episode(ctx, ConstantVelocityPolicy()))
-    assert not idm["collision"] and idm["min_ttc_s"] > 0.5
-    assert cv["at_fault_collision"]
+    assert not idm.collision and idm.min_ttc_s > 0.5
+    assert cv.at_fault_collision
 
 
 def test_idm_policy_yields_to_a_car_that_will_cross_its_path():
@@ -92,5 +92,5 @@ def test_idm_policy_yields_to_a_car_that_will_cross_its_path():
     ctx = prepare(sc, EngineConfig(stop_at_route_end=False))
     idm = episode_metrics(run_episode(ctx, IDMPolicy()))
     cv = episode_metrics(run_episode(ctx, ConstantVelocityPolicy()))
-    assert cv["at_fault_collision"]
-    assert not idm["collision"]
+    assert cv.at_fault_collision
+    assert not idm.collision

@@ -1,4 +1,4 @@
-"""`tools/bench_grpc.py` runs end to end (a few steps) and reports what it promises."""
+"""`evaluation.benchmarks.grpc` runs end to end (a few steps) and reports what it promises."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import json
 
 
 def test_bench_grpc_reports_medians_p99_transports_and_baseline():
-    from tools.bench_grpc import bench_grpc
+    from evaluation.benchmarks.grpc import bench_grpc
 
     report = bench_grpc(steps=15, warmup=3, cameras=2, width=64, height=36, actors=5, backend="cpu")
     json.dumps(report, allow_nan=False)  # JSON-ready
-    assert report["machine"]["cores"] >= 1 and report["config"]["cameras"] == 2
+    assert report["config"]["cameras"] == 2
     assert report["render"]["renderer"].startswith(("GaussianRenderer", "none"))
     cases = {"no_images", "images_2x64x36"}
     for transport in ("tcp", "unix"):

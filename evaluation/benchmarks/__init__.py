@@ -1,0 +1,1 @@
+"""Benchmarks of the simulator's parts; `splatsim bench` prints what they return."""

@@ -1,0 +1,309 @@
+"""How well open-loop EPDMS and pseudo-simulation predict the closed loop (`splatsim correlate`).
+
+For a set of policies on the same scenarios, each scenario task (in-process or on Ray) runs:
+
+- the closed loop: `run_episode` from the log's start over the span the pseudo-simulation frames
+  look at (`evaluation.tasks.closed_loop_span`), scored with `episode_scores`; the target is
+  the closed-loop EPDMS (mean per-frame EPDMS of the realised trajectory), with the
+  Bench2Drive-style driving score and HUGSIM's HD-Score reported alongside;
+- open-loop EPDMS: stage one of the pseudo-simulation alone (the plan from the real frame);
+- pseudo-simulation: the two-stage score (`sim.scoring.pseudo_sim`), plus sensitivity variants
+  recombined from the same stage-two scores (other sigma^2, and "nearest" where weights vanish).
+
+Correlations are computed at two levels: per policy (each policy's mean over scenarios, the
+paper's setting: one point per planner) and per (policy, scenario) pair. R^2 is the coefficient
+of determination of the least-squares line (= Pearson r^2); rank correlation is Spearman's rho
+(scipy.stats). The paper (Cao et al., CoRL 2025) reports R^2 = 0.8 for pseudo-simulation and 0.7
+for the best open-loop metric against closed-loop scores over 83 planners; ours are what they
+are, written to DIR/correlation.json, DIR/correlate.md / .html and DIR/img/correlation.png, with
+the pseudo-simulation details and thumbnails under DIR/pseudo_sim/.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from evaluation.reports.document import fmt, save_fig  # noqa: E402
+from evaluation.scenario_refs import ScenarioRef  # noqa: E402
+from evaluation.scoring import build_run, write_outputs  # noqa: E402
+from evaluation.settings import ScoreSettings  # noqa: E402
+from evaluation.tasks import ScenarioTask, TaskResult, run_tasks  # noqa: E402
+from policies_api.resolve import check_policy_names  # noqa: E402
+from sim.atomic import write_json_atomic  # noqa: E402
+from sim.errors import ConfigError  # noqa: E402
+from sim.scoring.pseudo_sim import aggregate_frames, rescore_frame  # noqa: E402
+
+DEFAULT_POLICIES = ("expert", "idm", "constant-velocity", "noisy", "laggy", "over-cautious", "aggressive")
+CLOSED_TARGETS = {"closed_loop_epdms": "closed-loop EPDMS", "driving_score": "Bench2Drive-style DS",
+                  "hd_score": "HUGSIM HD-Score"}
+SENSITIVITY = (("pseudo_sim_sigma2_1", {"sigma_squared_m2": 1.0}),
+               ("pseudo_sim_sigma2_10", {"sigma_squared_m2": 10.0}),
+               ("pseudo_sim_nearest", {"on_vanished": "nearest"}))
+PREDICTORS = {"open_loop_epdms": "open-loop EPDMS (stage one)", "pseudo_sim": "pseudo-simulation (sigma^2 as set)",
+              "stage_two_weighted": "stage two alone (weighted)",
+              "pseudo_sim_sigma2_1": "pseudo-simulation, sigma^2 = 1 m^2",
+              "pseudo_sim_sigma2_10": "pseudo-simulation, sigma^2 = 10 m^2",
+              "pseudo_sim_nearest": "pseudo-simulation, nearest start where weights vanish"}
+
+
+@dataclass(frozen=True)
+class FitStats:
+    """R^2 (least-squares line), Pearson r, Spearman rho (with p-values), slope, intercept, n.
+    Undefined statistics (fewer than 3 points, or a constant series) are None."""
+
+    n: int
+    r2: float | None = None
+    pearson_r: float | None = None
+    pearson_p: float | None = None
+    spearman_rho: float | None = None
+    spearman_p: float | None = None
+    slope: float | None = None
+    intercept: float | None = None
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def fit_stats(x: Sequence[float], y: Sequence[float]) -> FitStats:
+    """The fit of y on x over the points where both are finite."""
+    from scipy import stats
+
+    xa, ya = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    ok = np.isfinite(xa) & np.isfinite(ya)
+    xa, ya = xa[ok], ya[ok]
+    if len(xa) < 3 or np.ptp(xa) == 0 or np.ptp(ya) == 0:
+        return FitStats(int(len(xa)))
+    fit = stats.linregress(xa, ya)
+    rho = stats.spearmanr(xa, ya)
+    return FitStats(int(len(xa)), r2=_r(fit.rvalue ** 2), pearson_r=_r(fit.rvalue), pearson_p=_sig(fit.pvalue),
+                    spearman_rho=_r(float(rho.statistic)), spearman_p=_sig(float(rho.pvalue)), slope=_r(fit.slope),
+                    intercept=_r(fit.intercept))
+
+
+def _r(v) -> float | None:
+    v = float(v)
+    return round(v, 4) if math.isfinite(v) else None
+
+
+def _sig(v) -> float | None:
+    """Three significant digits (p-values)."""
+    v = float(v)
+    return float(f"{v:.3g}") if math.isfinite(v) else None
+
+
+@dataclass(frozen=True)
+class PairPoint:
+    """One (policy, scenario): closed-loop scores, open-loop EPDMS, pseudo-simulation score and
+    its sensitivity variants, and the diagnostics that explain gaps (groups with vanished
+    weights, mean distance from a plan's end to the nearest stage-two start, m)."""
+
+    policy: str
+    scene: str
+    closed_loop_epdms: float | None
+    driving_score: float | None
+    hd_score: float | None
+    route_completion: float
+    at_fault_collisions: int
+    closed_loop_steps: int
+    open_loop_epdms: float | None
+    pseudo_sim: float | None
+    stage_two_weighted: float | None
+    groups: int
+    groups_weights_vanished: int
+    mean_nearest_start_m: float
+    pseudo_sim_sigma2_1: float | None
+    pseudo_sim_sigma2_10: float | None
+    pseudo_sim_nearest: float | None
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class PolicyMeans:
+    """One policy's means over its scenarios (None where no scenario has a value), with the
+    summed group counts."""
+
+    policy: str
+    scenarios: int
+    groups_weights_vanished: int
+    groups: int
+    closed_loop_epdms: float | None
+    driving_score: float | None
+    hd_score: float | None
+    open_loop_epdms: float | None
+    pseudo_sim: float | None
+    stage_two_weighted: float | None
+    pseudo_sim_sigma2_1: float | None
+    pseudo_sim_sigma2_10: float | None
+    pseudo_sim_nearest: float | None
+    route_completion: float | None
+    at_fault_collisions: float | None
+    mean_nearest_start_m: float | None
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+MEAN_KEYS = tuple(CLOSED_TARGETS) + tuple(PREDICTORS) + ("route_completion", "at_fault_collisions",
+                                                         "mean_nearest_start_m")
+
+
+def collect_points(results: Sequence[TaskResult], policies: Sequence[str], settings: ScoreSettings) -> list[PairPoint]:
+    """One point per (policy, scenario)."""
+    rows = []
+    for r in results:
+        for name in policies:
+            score = r.scores[name]
+            closed = r.closed_loop[name]
+            summary = score.summary()
+            sensitivity = {key: aggregate_frames([rescore_frame(f, dataclasses.replace(settings.pseudo, **change))
+                                                  for f in score.frames])["score"] for key, change in SENSITIVITY}
+            rows.append(PairPoint(
+                policy=name, scene=r.scene, closed_loop_epdms=closed.epdms_mean, driving_score=closed.driving_score,
+                hd_score=closed.hd_score, route_completion=closed.route_completion,
+                at_fault_collisions=closed.at_fault_collisions, closed_loop_steps=closed.steps,
+                open_loop_epdms=summary["stage_one_epdms"], pseudo_sim=summary["score"],
+                stage_two_weighted=summary["stage_two_epdms_weighted"], groups=summary["groups"],
+                groups_weights_vanished=summary["groups_weights_vanished"],
+                mean_nearest_start_m=round(float(np.mean([g.weights.nearest_distance_m for f in score.frames
+                                                          for g in f.groups])), 3),
+                **sensitivity))
+    return rows
+
+
+def policy_means(rows: Sequence[PairPoint], policies: Sequence[str]) -> list[PolicyMeans]:
+    out = []
+    for name in policies:
+        mine = [r for r in rows if r.policy == name]
+        means = {}
+        for k in MEAN_KEYS:
+            vals = [getattr(r, k) for r in mine if getattr(r, k) is not None]
+            means[k] = round(float(np.mean(vals)), 4) if vals else None
+        out.append(PolicyMeans(policy=name, scenarios=len(mine),
+                               groups_weights_vanished=sum(r.groups_weights_vanished for r in mine),
+                               groups=sum(r.groups for r in mine), **means))
+    return out
+
+
+def correlation_table(points: Sequence[PairPoint | PolicyMeans]) -> dict[str, dict[str, FitStats]]:
+    """{target: {predictor: FitStats}} over the given points."""
+    def column(key: str) -> list[float]:
+        return [getattr(r, key) if getattr(r, key) is not None else np.nan for r in points]
+
+    return {t: {p: fit_stats(column(t), column(p)) for p in PREDICTORS} for t in CLOSED_TARGETS}
+
+
+def plot_correlation(per_policy: Sequence[PolicyMeans], pairs: Sequence[PairPoint], stats_policy: dict,
+                     stats_pairs: dict, path: Path, target: str = "closed_loop_epdms") -> None:
+    panels = [("open_loop_epdms", "open-loop EPDMS (stage one)"), ("pseudo_sim", "pseudo-simulation EPDMS")]
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 5.2), dpi=100, squeeze=False)
+    colors = plt.get_cmap("tab10")
+    names = [p.policy for p in per_policy]
+    for ax, (key, label) in zip(axes[0], panels):
+        for i, name in enumerate(names):
+            pts = [(getattr(r, target), getattr(r, key)) for r in pairs if r.policy == name
+                   and getattr(r, key) is not None and getattr(r, target) is not None]
+            if pts:
+                xs, ys = zip(*pts)
+                ax.scatter(xs, ys, s=14, alpha=0.35, color=colors(i % 10))
+        for i, p in enumerate(per_policy):
+            x, y = getattr(p, target), getattr(p, key)
+            if x is None or y is None:
+                continue
+            ax.scatter([x], [y], s=90, color=colors(i % 10), edgecolor="black", zorder=3, label=p.policy)
+            ax.annotate(p.policy, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
+        sp, sq = stats_policy[target][key], stats_pairs[target][key]
+        if sp.slope is not None:
+            xs = np.linspace(0, 1, 10)
+            ax.plot(xs, sp.intercept + sp.slope * xs, color="black", lw=1, ls="--")
+        ax.set_xlim(-0.05, 1.05)
+        ax.set_ylim(-0.05, 1.05)
+        ax.plot([0, 1], [0, 1], color="#bbbbbb", lw=0.8)
+        ax.set_xlabel(CLOSED_TARGETS[target])
+        ax.set_ylabel(label)
+        ax.set_title(f"{label}\npolicies: R²={fmt(sp.r2, 2)}, ρ={fmt(sp.spearman_rho, 2)} (n={sp.n}); "
+                     f"pairs: R²={fmt(sq.r2, 2)}, ρ={fmt(sq.spearman_rho, 2)} (n={sq.n})", fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=8, loc="lower right")
+    fig.suptitle("Open-loop and pseudo-simulation scores against the closed loop (big: policy means; small: "
+                 "policy x scenario)", fontsize=10)
+    fig.tight_layout()
+    save_fig(fig, path)
+
+
+@dataclass(frozen=True)
+class CorrelationRun:
+    """correlation.json: the policies and scenarios, the closed loop's settings (reactive,
+    replan_every_steps), the score settings, per-policy means, the (policy, scenario) points,
+    {policy_level, pair_level}: {target: {predictor: FitStats}}, the plot and pseudo-simulation
+    document (paths relative to the output folder), vanished-weight flags, wall time, machine."""
+
+    policies: tuple[str, ...]
+    scenarios: tuple[str, ...]
+    reactive: bool
+    replan_every_steps: int
+    settings: ScoreSettings
+    per_policy: tuple[PolicyMeans, ...]
+    pairs: tuple[PairPoint, ...]
+    correlation: dict[str, dict[str, dict[str, FitStats]]]
+    weights_vanished: bool
+    warnings_count: int
+    wall_s: float
+    machine: dict
+    plot: str = "img/correlation.png"
+    pseudo_sim: str = "pseudo_sim/pseudo_sim.json"
+
+    def to_json(self) -> dict:
+        return {"kind": "splatsim-correlate", "version": 1, "policies": list(self.policies),
+                "scenarios": list(self.scenarios),
+                "closed_loop": {"reactive": self.reactive, "replan_every_steps": self.replan_every_steps},
+                "settings": self.settings.to_dict(), "per_policy": [p.to_json() for p in self.per_policy],
+                "pairs": [p.to_json() for p in self.pairs],
+                "correlation": {level: {t: {p: s.to_json() for p, s in row.items()} for t, row in table.items()}
+                                for level, table in self.correlation.items()},
+                "plot": self.plot, "pseudo_sim": self.pseudo_sim, "weights_vanished": self.weights_vanished,
+                "warnings_count": self.warnings_count, "wall_s": self.wall_s, "machine": self.machine}
+
+
+def correlate(refs: Sequence[ScenarioRef], policies: Sequence[str], settings: ScoreSettings, out: Path,
+              workers: int | None = None, ray_address: str | None = None, reactive: bool = False,
+              replan_every_steps: int = 1, progress: bool = True) -> CorrelationRun:
+    """Run everything and write the outputs (correlation.json, correlate.md/html, the plot and
+    the pseudo-simulation run under pseudo_sim/)."""
+    if len(policies) < 3:
+        raise ConfigError(f"correlate needs at least 3 policies to fit a line, got {len(policies)}")
+    check_policy_names(policies)
+    t0 = time.perf_counter()
+    tasks = [ScenarioTask(ref, tuple(policies), settings, True, reactive, replan_every_steps) for ref in refs]
+    results = run_tasks(tasks, workers, ray_address, progress, "correlate")
+    wall = time.perf_counter() - t0
+    out = Path(out)
+    pseudo = build_run(results, policies, settings, wall, workers, ray_address)
+    write_outputs(pseudo, out / "pseudo_sim")
+    pairs = collect_points(results, policies, settings)
+    per_policy = policy_means(pairs, policies)
+    stats_policy, stats_pairs = correlation_table(per_policy), correlation_table(pairs)
+    (out / "img").mkdir(parents=True, exist_ok=True)
+    plot_correlation(per_policy, pairs, stats_policy, stats_pairs, out / "img" / "correlation.png")
+    run = CorrelationRun(policies=tuple(policies), scenarios=tuple(r.scene for r in results), reactive=reactive,
+                         replan_every_steps=replan_every_steps, settings=settings, per_policy=tuple(per_policy),
+                         pairs=tuple(pairs), correlation={"policy_level": stats_policy, "pair_level": stats_pairs},
+                         weights_vanished=pseudo.weights_vanished, warnings_count=len(pseudo.warnings),
+                         wall_s=round(wall, 3), machine=pseudo.machine)
+    write_json_atomic(out / "correlation.json", run.to_json())
+    from evaluation.reports.correlation import write_correlate_report
+
+    write_correlate_report(run, out)
+    return run

@@ -1,0 +1,1 @@
+"""Markdown + HTML reports of runs, pseudo-simulation runs and correlations."""
