@@ -110,7 +110,7 @@ def collect_points(results: list[dict], policies: Sequence[str], settings: Score
                                                                 for g in f.groups])), 3)}
             for key, change in SENSITIVITY:
                 cfg = dataclasses.replace(settings.pseudo, **change)
-                row[key] = aggregate_frames([rescore_frame(f, cfg) for f in score.frames])["score"]
+                row[key] = aggregate_frames([rescore_frame(f, cfg) for f in score.frames]).score
             rows.append(row)
     return rows
 

@@ -15,6 +15,7 @@ from render.bev import write_bev_video
 from sim.atomic import write_json_atomic
 from sim.engine import EngineConfig, prepare, run_episode
 from sim.metrics import episode_metrics
+from sim.scoring.epdms import ScoringData
 from sim.scoring.episode_io import save_episode
 from sim.scoring.episode_scores import episode_scores
 from sim.types.observation import Renderer
@@ -77,7 +78,7 @@ def run_one(scenario: Scenario, policy_name: str, out: Path, reactive: bool = Fa
     if writer is not None:
         writer.close()
     metrics.update(extra or {})
-    metrics["scores"] = episode_scores(episode, context)
+    metrics["scores"] = episode_scores(episode, ScoringData.build(context)).to_json()
     out.mkdir(parents=True, exist_ok=True)
     save_episode(episode, out / "episode.npz")
     if video:

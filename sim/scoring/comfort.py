@@ -225,7 +225,8 @@ def history_comfort(kin: Kinematics, dt_s: float, rear_axle_to_center_m: float,
     return ComfortResult(not failed, tuple(failed), first, worst)
 
 
-def extended_comfort_features(kin: Kinematics, dt_s: float, config: ComfortConfig = ComfortConfig()) -> dict[str, np.ndarray]:
+def extended_comfort_features(kin: Kinematics, dt_s: float,
+                              config: ComfortConfig = ComfortConfig()) -> dict[str, np.ndarray]:
     """NAVSIM's `extract_features`: acceleration magnitude, jerk, yaw rate, yaw acceleration."""
     c = config
     magnitude = np.hypot(kin.accel_mps2, kin.speed_mps * kin.yaw_rate_radps)
