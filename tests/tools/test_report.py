@@ -16,6 +16,7 @@ from sim.engine import EngineConfig, prepare, run_episode
 from sim.errors import ConfigError
 from sim.metrics import episode_metrics
 from sim.policies.registry import make_policy
+from sim.scoring.epdms import ScoringData
 from sim.scoring.episode_io import save_episode
 from sim.scoring.episode_scores import episode_scores
 from tools.bench_score import bench_score
@@ -45,7 +46,7 @@ def runs(tmp_path_factory):
         metrics = episode_metrics(episode)
         metrics.update({"dataroot": None, "version": "v1.0-mini", "scenario_file": str(scenario_file)})
         if with_scores:
-            metrics["scores"] = episode_scores(episode, ctx)
+            metrics["scores"] = episode_scores(episode, ScoringData.build(ctx)).to_json()
         out = root / policy
         save_episode(episode, out / "episode.npz")
         write_json_atomic(out / "metrics.json", metrics)
