@@ -20,17 +20,6 @@ from sim.scoring.epdms.window import ego_points
 
 
 @dataclass(frozen=True, eq=False)
-class ActorTrees:
-    """One STRtree of actor box polygons per step of a window.
-
-    - trees: (n,) STRtree of step t's valid actors; actors: (n,) their actor indices (int arrays).
-    """
-
-    trees: list[shapely.STRtree]
-    actors: list[np.ndarray]
-
-
-@dataclass(frozen=True, eq=False)
 class ShapelyOverlaps:
     """Every overlap of a window: contacts (K, 2) [state, actor] of the ego's footprint, and
     projections (L, 3) [state, offset in steps, actor] of the footprint moved on at the state's
@@ -41,36 +30,42 @@ class ShapelyOverlaps:
     projections: np.ndarray
 
 
-def actor_trees(data: ScoringData, act: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> ActorTrees:
-    """The STRtrees of a window's actors (time-major xy (n, N, 2), yaw, speed, valid (n, N), as
-    `actors_window` gives them)."""
+def actor_trees(data: ScoringData, act: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+                ) -> list[shapely.STRtree]:
+    """One STRtree of actor box polygons per step of a window (time-major xy (n, N, 2), yaw,
+    speed, valid (n, N), as `actors_window` gives them). Invalid actors are None, so a query
+    returns actor indices."""
     act_xy, act_yaw, _, act_valid = act
-    trees, actors = [], []
+    trees = []
     for t in range(len(act_valid)):
-        j = np.flatnonzero(act_valid[t])
-        corners = box_corners_xy(act_xy[t, j], act_yaw[t, j], 2.0 * data.actors.half_length_m[j],
-                                 2.0 * data.actors.half_width_m[j])
-        trees.append(shapely.STRtree(shapely.polygons(corners)))
-        actors.append(j)
-    return ActorTrees(trees, actors)
+        polygons = shapely.polygons(box_corners_xy(act_xy[t], act_yaw[t], 2.0 * data.actors.half_length_m,
+                                                   2.0 * data.actors.half_width_m))
+        trees.append(shapely.STRtree(np.where(act_valid[t], polygons, None)))
+    return trees
 
 
-def shapely_overlaps(data: ScoringData, states: np.ndarray, trees: ActorTrees,
+def shapely_overlaps(data: ScoringData, states: np.ndarray, trees: list[shapely.STRtree],
                      config: EPDMSConfig = EPDMSConfig()) -> ShapelyOverlaps:
     """The ego's footprint polygon at every state (n, 6), and moved on at its velocity for each
     TTC offset, queried against the actors' STRtree of the step it reaches."""
     pts = ego_points(states, data)
     ego = shapely.polygons(pts[:, :4])
-    contacts = []
-    for t in range(len(states)):
-        for j in np.sort(trees.actors[t][trees.trees[t].query(ego[t], predicate="intersects")]):
-            contacts.append((t, j))
+    contacts = [(t, trees[t].query(ego[t], predicate="intersects")) for t in range(len(states))]
     offsets = config.ttc_offsets_steps
     velocity = states[:, SPEED:SPEED + 1] * np.stack([np.cos(states[:, YAW]), np.sin(states[:, YAW])], -1)
     projections = []
     for t in range(len(states) - int(offsets.max())):
         for f in offsets:
             moved = shapely.polygons(pts[t, :4] + velocity[t] * f * config.dt_s)
-            for j in np.sort(trees.actors[t + f][trees.trees[t + f].query(moved, predicate="intersects")]):
-                projections.append((t, f, j))
-    return ShapelyOverlaps(np.array(contacts, np.int64).reshape(-1, 2), np.array(projections, np.int64).reshape(-1, 3))
+            projections.append((t, f, trees[t + f].query(moved, predicate="intersects")))
+    return ShapelyOverlaps(_sorted_rows(contacts), _sorted_rows(projections))
+
+
+def _sorted_rows(hits: list[tuple]) -> np.ndarray:
+    """(K, m + 1) rows [keys..., actor] of (keys..., actor indices) hits, sorted."""
+    width = len(hits[0]) if hits else 2
+    rows = [np.column_stack([np.full((len(h[-1]), width - 1), h[:-1], np.int64), h[-1]]) for h in hits if len(h[-1])]
+    if not rows:
+        return np.zeros((0, width), np.int64)
+    out = np.concatenate(rows)
+    return out[np.lexsort(out.T[::-1])]
