@@ -169,13 +169,13 @@ def collect_points(results: Sequence[TaskResult], policies: Sequence[str], setti
             closed = r.closed_loop[name]
             summary = score.summary()
             sensitivity = {key: aggregate_frames([rescore_frame(f, dataclasses.replace(settings.pseudo, **change))
-                                                  for f in score.frames])["score"] for key, change in SENSITIVITY}
+                                                  for f in score.frames]).score for key, change in SENSITIVITY}
             rows.append(PairPoint(
                 policy=name, scene=r.scene, closed_loop_epdms=closed.epdms_mean, driving_score=closed.driving_score,
                 hd_score=closed.hd_score, route_completion=closed.route_completion,
                 at_fault_collisions=closed.at_fault_collisions, closed_loop_steps=closed.steps,
-                open_loop_epdms=summary["stage_one_epdms"], pseudo_sim=summary["score"],
-                stage_two_weighted=summary["stage_two_epdms_weighted"], groups=summary["groups"],
+                open_loop_epdms=summary.stage_one_epdms, pseudo_sim=summary.score,
+                stage_two_weighted=summary.stage_two_epdms_weighted, groups=summary.groups,
                 groups_weights_vanished=summary["groups_weights_vanished"],
                 mean_nearest_start_m=round(float(np.mean([g.weights.nearest_distance_m for f in score.frames
                                                           for g in f.groups])), 3),

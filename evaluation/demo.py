@@ -80,7 +80,7 @@ def run_demo(config: DemoConfig, log: Callable[[str], None] = lambda message: No
                       out / policy, renderer)
         m = run.metrics
         summary[policy] = DemoPolicySummary(m.collision, m.at_fault_collision, m.off_road, m.route_completion,
-                                            m.progress_m, m.min_ttc_s, run.scores.get("epdms_mean"))
+                                            m.progress_m, m.min_ttc_s, run.scores.epdms_mean)
         log(f"{policy:>18}: " + "  ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
                                           for k, v in summary[policy].to_json().items()))
     result = DemoResult(DEMO_SCENE, summary, out / "report" / "report.md")

@@ -17,7 +17,8 @@ from sim.atomic import write_json_atomic
 from sim.engine import EngineConfig, prepare, run_episode
 from sim.metrics import EpisodeMetrics, episode_metrics
 from sim.scoring.episode_io import save_episode
-from sim.scoring.episode_scores import episode_scores
+from sim.scoring.epdms import ScoringData
+from sim.scoring.episode_scores import EpisodeScores, episode_scores
 from sim.types.observation import Renderer
 from sim.types.scenario import Scenario
 
@@ -44,10 +45,10 @@ class RunResult:
 
     metrics: EpisodeMetrics
     provenance: dict
-    scores: dict
+    scores: EpisodeScores
 
     def to_json(self) -> dict:
-        return {**self.metrics.to_json(), **self.provenance, "scores": self.scores}
+        return {**self.metrics.to_json(), **self.provenance, "scores": self.scores.to_json()}
 
 
 def run_one(scenario: Scenario, config: RunConfig, out: Path, renderer: Renderer | None = None) -> RunResult:
@@ -74,7 +75,7 @@ def run_one(scenario: Scenario, config: RunConfig, out: Path, renderer: Renderer
             policy.close()
     if writer is not None:
         writer.close()
-    result = RunResult(metrics, dict(config.provenance), episode_scores(episode, context))
+    result = RunResult(metrics, dict(config.provenance), episode_scores(episode, ScoringData.build(context)))
     out.mkdir(parents=True, exist_ok=True)
     save_episode(episode, out / "episode.npz")
     if config.video:

@@ -32,9 +32,10 @@ from evaluation.settings import ScoreSettings
 from sim.engine import SimContext, observe, prepare, route_arclength
 from sim.errors import ConfigError
 from sim.geometry import local_to_global_xy
-from sim.scoring.epdms import EPDMSResult, action_to_proposal, logged_ego_state, score_proposal, scoring_data
+from sim.scoring.epdms import EPDMSResult, ScoringData, action_to_proposal, logged_ego_state, score_proposal
 from sim.scoring.pseudo_sim import (
     FrameScore,
+    PseudoSimAggregate,
     aggregate_frames,
     combine_frame,
     score_group_results,
@@ -59,15 +60,15 @@ class PolicyScenarioScore:
     warnings: list[str]
     timings: dict
 
-    def summary(self) -> dict:
+    def summary(self) -> PseudoSimAggregate:
         return aggregate_frames(self.frames)
 
     def frame_dicts(self) -> list[dict]:
         """Each frame's score with its details (pseudo_sim.json's "frames")."""
-        return [{**f.to_dict(), **d} for f, d in zip(self.frames, self.details)]
+        return [{**f.to_json(), **d} for f, d in zip(self.frames, self.details)]
 
     def to_json(self) -> dict:
-        return {"policy": self.policy, "scene": self.scene, "summary": self.summary(), "frames": self.frame_dicts(),
+        return {"policy": self.policy, "scene": self.scene, "summary": self.summary().to_json(), "frames": self.frame_dicts(),
                 "warnings": self.warnings, "timings": self.timings}
 
 
@@ -79,7 +80,7 @@ class ScenarioScorer:
         self.scenario = scenario
         self.settings = settings
         self.context = context if context is not None else prepare(scenario)
-        self.data = scoring_data(self.context)
+        self.data = ScoringData.build(self.context)
         self._factory = renderer_factory or default_renderer_factory(settings.render)
         self._renderer = None
         backend = settings.render.backend
@@ -94,7 +95,7 @@ class ScenarioScorer:
             raise ConfigError(f"scenario {scenario.name!r} ({scenario.duration_s:.1f} s) is too short for "
                               f"pseudo-simulation: a frame needs {settings.frames.previous_offset_s:g} s before it and "
                               f"{2 * settings.frames.horizon_s:g} s after it logged")
-        self.starts = {k: stage_two_starts(self.context, k, settings.stage_two, settings.frames) for k in self.frames}
+        self.starts = {k: stage_two_starts(self.data, k, settings.stage_two, settings.frames) for k in self.frames}
         self.render_s = 0.0
         self.thumbnails: dict[str, bytes] = {}
 
@@ -128,7 +129,7 @@ class ScenarioScorer:
 
     def observation(self, step: int, ego: EgoState) -> Observation:
         state = self.world_state(step, ego)
-        hint = float(self.data.log_route_s[step] - self.data.route_offset_m)
+        hint = float(self.data.log_ego.route_s_m[step] - self.data.route.offset_m)
         route_s = route_arclength(self.context.route_xy, self.context.route_s_m, ego.xy, hint, 1e9)
         obs = observe(self.context, state, route_s)
         return dataclasses.replace(obs, images=self.images(state))
@@ -137,8 +138,8 @@ class ScenarioScorer:
         """Render (or load) every observation the scenario's frames need."""
         p = self.settings.frames.previous_offset_steps
         for k in self.frames:
-            self.images(self.world_state(k, logged_ego_state(self.context, k)))
-            self.images(self.world_state(k - p, logged_ego_state(self.context, k - p)))
+            self.images(self.world_state(k, logged_ego_state(self.data, k)))
+            self.images(self.world_state(k - p, logged_ego_state(self.data, k - p)))
             st = self.starts[k]
             for g in (st.now, st.prev):
                 for i in range(len(g)):
@@ -177,12 +178,12 @@ class ScenarioScorer:
             # stage one: k - 0.5 s, then k (EC between them, given to both)
             s1, ends, s1_thumb = {}, {}, None
             for tag, step in (("prev", k - p), ("now", k)):
-                ego = logged_ego_state(self.context, step)
+                ego = logged_ego_state(self.data, step)
                 obs = self.observation(step, ego)
                 t0 = time.perf_counter()
                 xy, yaw = self.plan(policy, obs)
                 t1 = time.perf_counter()
-                s1[tag] = score_proposal(self.context, step, xy, yaw, previous_proposal=s1.get("prev"), config=cfg)
+                s1[tag] = score_proposal(self.data, step, xy, yaw, previous_proposal=s1.get("prev"), config=cfg)
                 t_score += time.perf_counter() - t1
                 t_plan += t1 - t0
                 ends[tag] = local_to_global_xy(xy[-1], ego.xy, ego.yaw_rad)
@@ -200,7 +201,7 @@ class ScenarioScorer:
                     t0 = time.perf_counter()
                     xy, yaw = self.plan(policy, obs)
                     t1 = time.perf_counter()
-                    pair[tag] = score_proposal(self.context, group.step, xy, yaw, ego_state=ego,
+                    pair[tag] = score_proposal(self.data, group.step, xy, yaw, ego_state=ego,
                                                previous_proposal=pair.get("prev"), config=cfg)
                     t_score += time.perf_counter() - t1
                     t_plan += t1 - t0
@@ -226,5 +227,5 @@ class ScenarioScorer:
 
 
 def _result_dict(r: EPDMSResult) -> dict:
-    d = r.to_dict()
+    d = r.to_json()
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}

@@ -109,10 +109,10 @@ def build_run(results: Sequence[TaskResult], policies: Sequence[str], settings: 
     warnings: list[str] = []
     for name in policies:
         rows = [r.scores[name] for r in results]
-        agg = aggregate_frames([f for row in rows for f in row.frames])
+        agg = aggregate_frames([f for row in rows for f in row.frames]).to_json()
         agg["scenarios"] = len(rows)
-        agg["score_mean_over_scenarios"] = _mean([row.summary()["score"] for row in rows])
-        agg["stage_one_mean_over_scenarios"] = _mean([row.summary()["stage_one_epdms"] for row in rows])
+        agg["score_mean_over_scenarios"] = _mean([row.summary().score for row in rows])
+        agg["stage_one_mean_over_scenarios"] = _mean([row.summary().stage_one_epdms for row in rows])
         per_policy[name] = PolicyResults(agg, tuple(rows))
         for row in rows:
             warnings += row.warnings

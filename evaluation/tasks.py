@@ -111,6 +111,7 @@ def closed_loop_scores(scenario: Scenario, policy_name: str, settings: ScoreSett
     from policies_api.remote_policy import is_remote_policy_name
     from sim.engine import EngineConfig, run_episode
     from sim.policies.registry import is_degraded_policy_name
+    from sim.scoring.epdms import ScoringData
     from sim.scoring.episode_scores import episode_scores
 
     steps = closed_loop_span(scorer.frames, settings, scenario.num_steps)
@@ -123,14 +124,14 @@ def closed_loop_scores(scenario: Scenario, policy_name: str, settings: ScoreSett
     finally:
         if hasattr(policy, "close"):
             policy.close()
-    scores = episode_scores(episode, context)
+    scores = episode_scores(episode, ScoringData.build(context))
     return ClosedLoopScores(
         policy=policy_name, degraded=is_degraded_policy_name(policy_name), steps=int(episode.num_steps),
         end_reason=episode.end_reason, reactive=reactive, replan_every_steps=replan_every_steps,
-        epdms_mean=scores["epdms_mean"], subscores_mean=scores["subscores_mean"],
-        route_completion=scores["route_completion"], at_fault_collisions=scores["at_fault_collisions"],
-        hd_score=scores["hugsim"]["hd_score"], driving_score=scores["bench2drive"]["driving_score"],
-        neuroncap=scores["neuroncap"]["score"], wall_s=round(time.perf_counter() - t0, 3))
+        epdms_mean=scores.epdms_mean, subscores_mean=scores.subscores_mean,
+        route_completion=scores.route_completion, at_fault_collisions=scores.at_fault_collisions,
+        hd_score=scores.hugsim.hd_score, driving_score=scores.bench2drive.driving_score,
+        neuroncap=scores.neuroncap.score, wall_s=round(time.perf_counter() - t0, 3))
 
 
 def run_tasks(tasks: Sequence[ScenarioTask], workers: int | None = None, ray_address: str | None = None,

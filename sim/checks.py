@@ -79,7 +79,7 @@ def _contacts_kernel(ex, ey, eyaw, ehl, ehw, xy, yaw, half_l, half_w, valid):
         dy = xy[j, 1] - ey
         if dx * dx + dy * dy > reach * reach:
             continue
-        out[j] = _obb_overlap(ex, ey, eyaw, ehl, ehw, xy[j, 0], xy[j, 1], yaw[j], half_l[j], half_w[j])
+        out[j] = obb_overlap(ex, ey, eyaw, ehl, ehw, xy[j, 0], xy[j, 1], yaw[j], half_l[j], half_w[j])
     return out
 
 
@@ -130,7 +130,7 @@ def straddles_lanes(road: RoadMap, ego_box: np.ndarray, ego_yaw_rad: float) -> b
 
 
 @njit(cache=True)
-def _obb_overlap(cx0, cy0, yaw0, hl0, hw0, cx1, cy1, yaw1, hl1, hw1):
+def obb_overlap(cx0, cy0, yaw0, hl0, hw0, cx1, cy1, yaw1, hl1, hw1):
     """Separating-axis test of two oriented boxes given by centre, yaw, half length and width."""
     dx = cx1 - cx0
     dy = cy1 - cy0
@@ -160,7 +160,7 @@ def _ttc_kernel(ex, ey, eyaw, ev, ehl, ehw, xy, yaw, speed, half_l, half_w, vali
         reach = (abs(ev) + abs(speed[j])) * horizon_s + radius_m
         if rx * rx + ry * ry > reach * reach:
             continue
-        if _obb_overlap(ex, ey, eyaw, ehl, ehw, xy[j, 0], xy[j, 1], yaw[j], half_l[j], half_w[j]):
+        if obb_overlap(ex, ey, eyaw, ehl, ehw, xy[j, 0], xy[j, 1], yaw[j], half_l[j], half_w[j]):
             continue  # already in contact: a collision, not a TTC
         avx = speed[j] * math.cos(yaw[j])
         avy = speed[j] * math.sin(yaw[j])
@@ -168,7 +168,7 @@ def _ttc_kernel(ex, ey, eyaw, ev, ehl, ehw, xy, yaw, speed, half_l, half_w, vali
             t = k * step_s
             if t >= best:
                 break
-            if _obb_overlap(ex + evx * t, ey + evy * t, eyaw, ehl, ehw, xy[j, 0] + avx * t, xy[j, 1] + avy * t,
+            if obb_overlap(ex + evx * t, ey + evy * t, eyaw, ehl, ehw, xy[j, 0] + avx * t, xy[j, 1] + avy * t,
                             yaw[j], half_l[j], half_w[j]):
                 best = t
                 break

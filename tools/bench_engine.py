@@ -4,7 +4,7 @@ One measured step is everything the loop does at 10 Hz except rendering: the obs
 the expert policy's plan, the tracker and bicycle, every actor's update (IDM when reactive)
 and all checks (collisions, drivable area, TTC, route progress). The baseline, timed on the
 same recorded states in the same run, is the straightforward way to write the per-step checks
-with shapely polygons; the engine's own checks are compiled kernels.
+with shapely polygons (`sim.checks_reference`); the engine's own checks are compiled kernels.
 """
 
 from __future__ import annotations
@@ -15,15 +15,13 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-import shapely
 import typer
 
 from evaluation.machine import machine_info
 from evaluation.scenario_refs import load_scenario_from_args
 from scenarios.synthetic import ActorSpec, straight_road_scenario
-from sim.checks import CheckParams, ego_box_center, ego_corners
+from sim.checks_reference import shapely_checks
 from sim.engine import EngineConfig, Episode, evaluate, prepare, run_episode
-from sim.geometry import box_corners_xy
 from sim.policies.builtin import ExpertPolicy
 from sim.types.scenario import Scenario
 from sim.types.state import ActorState, EgoState, WorldState
@@ -41,38 +39,10 @@ def busy_road(num_actors: int, num_steps: int, seed: int = 0) -> Scenario:
 def _state_at(episode: Episode, i: int, scenario: Scenario) -> WorldState:
     ego = EgoState(*episode.ego_xy[i], episode.ego_yaw_rad[i], episode.ego_speed_mps[i], 0.0, 0.0, 0.0)
     n = scenario.actors.num_actors
-    actors = ActorState(episode.actor_xy[i], episode.actor_yaw_rad[i], episode.actor_speed_mps[i], episode.actor_valid[i],
-                        episode.actor_mode, np.zeros(n), np.zeros((n, 0, 2)), np.zeros((n, 0)), np.zeros(n, np.int64))
+    actors = ActorState(episode.actor_xy[i], episode.actor_yaw_rad[i], episode.actor_speed_mps[i],
+                        episode.actor_valid[i], episode.actor_mode, np.zeros(n), np.zeros((n, 0, 2)), np.zeros((n, 0)),
+                        np.zeros(n, np.int64))
     return WorldState(int(episode.step_index[i]), int(episode.t_us[i]), ego, actors)
-
-
-def shapely_checks(scenario: Scenario, state: WorldState, check: CheckParams) -> tuple[bool, bool, float]:
-    """The baseline: collision, off-road and TTC with shapely polygons, one actor at a time."""
-    p = scenario.ego_params
-    ego_poly = shapely.Polygon(ego_corners(state.ego, p))
-    act = state.actors
-    size = scenario.actors.size_wlh_m
-    polys = [shapely.Polygon(box_corners_xy(act.xy[j], act.yaw_rad[j], size[j, 1], size[j, 0])) if act.valid[j] else None
-             for j in range(len(act.xy))]
-    collision = any(poly is not None and ego_poly.intersects(poly) for poly in polys)
-    off_road = not scenario.map.drivable_area.covers(ego_poly)
-    ego_v = state.ego.speed_mps * np.array([np.cos(state.ego.yaw_rad), np.sin(state.ego.yaw_rad)])
-    center = ego_box_center(state.ego, p)
-    ttc = np.inf
-    for t in np.arange(check.ttc_step_s, check.ttc_horizon_s + 1e-9, check.ttc_step_s):
-        moved_ego = shapely.affinity.translate(ego_poly, *(ego_v * t))
-        for j, poly in enumerate(polys):
-            if poly is None or poly.intersects(ego_poly):
-                continue
-            rel = act.xy[j] - center
-            if rel @ np.array([np.cos(state.ego.yaw_rad), np.sin(state.ego.yaw_rad)]) <= 0:
-                continue
-            v = act.speed_mps[j] * np.array([np.cos(act.yaw_rad[j]), np.sin(act.yaw_rad[j])])
-            if moved_ego.intersects(shapely.affinity.translate(poly, *(v * t))):
-                ttc = min(ttc, t)
-        if np.isfinite(ttc):
-            break
-    return collision, off_road, float(ttc)
 
 
 def bench_engine(scenario: Scenario, steps: Optional[int], repeats: int, reactive: bool) -> dict:
@@ -118,7 +88,8 @@ def engine(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Closed-loop engine steps per second, no rendering (median over repeats)."""
-    scenario = busy_road(actors, (steps or 300) + 1) if dataroot is None else load_scenario_from_args(dataroot, scene, version)
+    scenario = (busy_road(actors, (steps or 300) + 1) if dataroot is None
+                else load_scenario_from_args(dataroot, scene, version))
     result = bench_engine(scenario, steps, repeats, reactive)
     if as_json:
         print(json.dumps(result, indent=2))

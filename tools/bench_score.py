@@ -11,7 +11,8 @@ with 4 s of logged future.
 
 Baseline, timed in the same run: the same scoring with its collision and TTC checks done the way
 NAVSIM's PDMScorer does them, with shapely polygons and one STRtree of the actors per step
-(built once per frame and shared by its proposals, as NAVSIM's occupancy maps are; not timed).
+(`sim.scoring.epdms.reference`; built once per frame and shared by its proposals, as NAVSIM's
+occupancy maps are; not timed).
 The baseline's time per proposal is ours minus our compiled NC and TTC kernels plus the shapely
 checks, both timed on every proposal's simulated states.
 """
@@ -24,27 +25,26 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-import shapely
 import typer
 
 from evaluation.machine import machine_info
 from evaluation.scenario_refs import load_scenario_from_args
+from sim.dynamics.bicycle import SPEED
 from sim.engine import prepare
 from sim.errors import ConfigError
-from sim.geometry import box_corners_xy
 from sim.scoring.epdms import (
     EPDMSConfig,
     ScoringData,
     actors_window,
-    ego_points,
     frame_baseline,
     human_proposal,
-    no_collision_term,
     scorable_frames,
     score_proposal,
-    scoring_data,
-    time_to_collision_term,
 )
+from sim.scoring.epdms.reference import actor_trees, shapely_overlaps
+from sim.scoring.epdms.window import ego_points, no_collision_term, time_to_collision_term
+
+TARGET_EPDMS_MS = 2.0  # one proposal's EPDMS, median (the suite no longer times it)
 
 
 def _cv_proposal(speed_mps: float, config: EPDMSConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -61,64 +61,34 @@ def compiled_checks(data: ScoringData, states: np.ndarray, act: tuple, config: E
     time_to_collision_term(states, pts, data, act_xy, act_yaw, act_valid, flags, config)
 
 
-def actor_trees(data: ScoringData, act: tuple) -> list[shapely.STRtree]:
-    """One STRtree of actor box polygons per step of a frame's window (NAVSIM's occupancy maps)."""
-    act_xy, act_yaw, _, act_valid = act
-    trees = []
-    for t in range(len(act_valid)):
-        j = np.flatnonzero(act_valid[t])
-        corners = box_corners_xy(act_xy[t, j], act_yaw[t, j], 2.0 * data.actor_half_length[j],
-                                 2.0 * data.actor_half_width[j])
-        trees.append(shapely.STRtree(shapely.polygons(corners)))
-    return trees
-
-
-def shapely_checks(data: ScoringData, states: np.ndarray, trees: list[shapely.STRtree], config: EPDMSConfig) -> int:
-    """The baseline's NC contacts and TTC projections: the ego's footprint polygon at every state,
-    and moved on at its velocity for each TTC offset, queried against the actors' STRtree of the
-    step it reaches. Returns the number of hits (so the work cannot be skipped)."""
-    pts = ego_points(states, data)
-    ego = shapely.polygons(pts[:, :4])
-    hits = 0
-    for t in range(len(states)):
-        hits += len(trees[t].query(ego[t], predicate="intersects"))
-    offsets = config.ttc_offsets_steps
-    velocity = states[:, 3:4] * np.stack([np.cos(states[:, 2]), np.sin(states[:, 2])], -1)
-    for t in range(len(states) - int(offsets.max())):
-        for f in offsets:
-            moved = shapely.polygons(pts[t, :4] + velocity[t] * f * config.dt_s)
-            hits += len(trees[t + f].query(moved, predicate="intersects"))
-    return hits
-
-
 def bench_score(dataroot: Path | None, scene: str | None, repeats: int = 3, as_json: bool = False,
                 version: str = "v1.0-mini", scenario_file: Path | None = None) -> dict:
     """Time EPDMS scoring on a scenario's frames; print and return
-    {"epdms_ms_median", "reference_planner_ms_median", "proposals", "machine", ...}."""
+    {"epdms_ms_median", "reference_planner_ms_median", "proposals", "machine", ...}. The median
+    is printed against the 2 ms target (`target_epdms_ms`)."""
     if repeats < 1:
         raise ConfigError(f"--repeats must be at least 1, got {repeats}")
     scenario = load_scenario_from_args(dataroot, scene, version, scenario_file)
-    context = prepare(scenario)
+    data = ScoringData.build(prepare(scenario))
     config = EPDMSConfig()
-    data = scoring_data(context)
-    frames = [int(k) for k in scorable_frames(context, config)]
+    frames = [int(k) for k in scorable_frames(data, config)]
     if not frames:
         raise ConfigError(f"scenario {scenario.name!r} has no frame with {config.horizon_steps * config.dt_s:g} s of "
                           "logged future to score")
     # Compile the kernels and warm the caches on one frame (not timed).
     xy, yaw = human_proposal(data, frames[0], config)
-    score_proposal(context, frames[0], xy, yaw, config=config)
+    score_proposal(data, frames[0], xy, yaw, config=config)
     data.frame_cache.clear()
 
-    baseline_ms = []
+    frame_ms = []
     for k in frames:
         t0 = time.perf_counter()
-        frame_baseline(context, k, config)
-        baseline_ms.append((time.perf_counter() - t0) * 1e3)
+        frame_baseline(data, k, config)
+        frame_ms.append((time.perf_counter() - t0) * 1e3)
     proposals = []
     for k in frames:
         proposals.append((k, *human_proposal(data, k, config)))
-        proposals.append((k, *_cv_proposal(float(data.log_states[k, 3]), config)))
+        proposals.append((k, *_cv_proposal(float(data.log_ego.states[k, SPEED]), config)))
     interval = int(round(config.comfort.ec_interval_s / config.dt_s))
     score_ms = []
     for _ in range(repeats):
@@ -126,7 +96,7 @@ def bench_score(dataroot: Path | None, scene: str | None, repeats: int = 3, as_j
         for n, (k, xy, yaw) in enumerate(proposals):
             kind = n % 2
             t0 = time.perf_counter()
-            result = score_proposal(context, k, xy, yaw, previous_proposal=previous.get((k - interval, kind)),
+            result = score_proposal(data, k, xy, yaw, previous_proposal=previous.get((k - interval, kind)),
                                     config=config)
             score_ms.append((time.perf_counter() - t0) * 1e3)
             previous[(k, kind)] = result
@@ -139,7 +109,7 @@ def bench_score(dataroot: Path | None, scene: str | None, repeats: int = 3, as_j
             t0 = time.perf_counter()
             compiled_checks(data, result.states, act, config)
             t1 = time.perf_counter()
-            shapely_checks(data, result.states, trees, config)
+            shapely_overlaps(data, result.states, trees, config)
             compiled_ms.append((t1 - t0) * 1e3)
             shapely_ms.append((time.perf_counter() - t1) * 1e3)
     epdms_ms = float(np.median(score_ms))
@@ -155,16 +125,18 @@ def bench_score(dataroot: Path | None, scene: str | None, repeats: int = 3, as_j
         "baseline_shapely_checks_ms_median": float(np.median(shapely_ms)),
         "baseline_epdms_ms": baseline_ms,
         "speedup_vs_baseline": baseline_ms / epdms_ms,
-        "reference_planner_ms_median": float(np.median(baseline_ms)),
+        "reference_planner_ms_median": float(np.median(frame_ms)),
         "reference_planner_proposals": len(config.reference.speed_fractions) * len(config.reference.lateral_offsets_m),
-        "target_epdms_ms": 2.0,
+        "target_epdms_ms": TARGET_EPDMS_MS,
+        "within_target": epdms_ms <= TARGET_EPDMS_MS,
         "machine": machine_info(),
     }
     if as_json:
         print(json.dumps(out, indent=2))
     else:
         print(f"{out['scenario']}: EPDMS of one 4 s proposal {out['epdms_ms_median']:.2f} ms median "
-              f"(p90 {out['epdms_ms_p90']:.2f} ms, {out['proposals']} proposals, target <= 2 ms); reference planner "
+              f"(p90 {out['epdms_ms_p90']:.2f} ms, {out['proposals']} proposals, target <= {TARGET_EPDMS_MS:g} ms: "
+              f"{'met' if out['within_target'] else 'MISSED'}); reference planner "
               f"and human baseline {out['reference_planner_ms_median']:.1f} ms per frame ({out['frames']} frames); "
               f"baseline with NAVSIM-style shapely collision and TTC checks {out['baseline_epdms_ms']:.2f} ms, "
               f"x{out['speedup_vs_baseline']:.1f}")

@@ -22,7 +22,7 @@ def _report(result: RunResult, out: Path, as_json: bool) -> None:
     if as_json:
         print(json.dumps(result.to_json(), indent=2, sort_keys=True))
         return
-    m, epdms = result.metrics, result.scores.get("epdms_mean")
+    m, epdms = result.metrics, result.scores.epdms_mean
     console.print(f"[green]wrote[/] {out / 'metrics.json'}: collision={m.collision} off_road={m.off_road} "
                   f"route_completion={m.route_completion:.3f}" + (f" epdms={epdms:.3f}" if isinstance(epdms, float)
                                                                    else ""))

@@ -121,9 +121,11 @@ def load_run(run_dir: Path, scenario_cache: dict, snapshot_dir: Path | None = No
             run.notes.append(f"scenario not loaded ({why}): no rescoring or snapshots")
     if run.scores is None:
         if episode is not None and scenario is not None:
+            from sim.scoring.epdms import ScoringData
             from sim.scoring.episode_scores import episode_scores
 
-            run.scores = episode_scores(episode, _context_for(scenario, metrics, episode))
+            data = ScoringData.build(_context_for(scenario, metrics, episode))
+            run.scores = episode_scores(episode, data).to_json()  # the same form as metrics.json's
             run.notes.append("scores computed by the report from episode.npz")
         else:
             run.notes.append("no closed-loop scores: metrics.json has none and there is no usable episode.npz")

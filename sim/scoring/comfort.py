@@ -41,6 +41,8 @@ from functools import lru_cache
 import numpy as np
 from scipy.signal import savgol_filter
 
+from sim.dynamics.bicycle import ACCEL, SPEED, STEER, YAW
+
 HC_NAMES = ("lon_accel", "lat_accel", "jerk", "lon_jerk", "yaw_accel", "yaw_rate")
 EC_NAMES = ("accel", "jerk", "yaw_rate", "yaw_accel")
 
@@ -116,8 +118,8 @@ class Kinematics:
 def kinematics_from_states(states: np.ndarray, wheelbase_m: float) -> Kinematics:
     """Kinematics of engine state vectors (n, 6) [x, y, yaw, speed, accel, steer]."""
     states = np.asarray(states, dtype=np.float64)
-    v = states[:, 3]
-    return Kinematics(states[:, 2], v, states[:, 4], v * np.tan(states[:, 5]) / wheelbase_m)
+    v = states[:, SPEED]
+    return Kinematics(states[:, YAW], v, states[:, ACCEL], v * np.tan(states[:, STEER]) / wheelbase_m)
 
 
 def concat_kinematics(first: Kinematics | None, second: Kinematics) -> Kinematics:
@@ -225,7 +227,8 @@ def history_comfort(kin: Kinematics, dt_s: float, rear_axle_to_center_m: float,
     return ComfortResult(not failed, tuple(failed), first, worst)
 
 
-def extended_comfort_features(kin: Kinematics, dt_s: float, config: ComfortConfig = ComfortConfig()) -> dict[str, np.ndarray]:
+def extended_comfort_features(kin: Kinematics, dt_s: float,
+                              config: ComfortConfig = ComfortConfig()) -> dict[str, np.ndarray]:
     """NAVSIM's `extract_features`: acceleration magnitude, jerk, yaw rate, yaw acceleration."""
     c = config
     magnitude = np.hypot(kin.accel_mps2, kin.speed_mps * kin.yaw_rate_radps)

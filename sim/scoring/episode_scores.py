@@ -1,6 +1,6 @@
 """Closed-loop scores of a whole episode: EPDMS sub-metrics over the realised trajectory, route
 completion, at-fault collisions, NeuroNCAP, HUGSIM's HD-Score and a Bench2Drive-style driving
-score. `episode_scores(episode, context) -> dict` is JSON-ready (metrics.json's "scores").
+score. `episode_scores(episode, data) -> EpisodeScores`; its `to_json()` is metrics.json's "scores".
 
 Per-frame EPDMS (`sim.scoring.epdms`), on frames every 0.5 s (NAVSIM's and HUGSIM's 2 Hz
 frames): the window is the 4 s of states the ego actually reached from that frame (fewer at the
@@ -43,24 +43,199 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sim.dynamics.bicycle import ACCEL, SPEED, YAW
 from sim.engine import Episode, SimContext
 from sim.geometry import global_to_local_xy, wrap_angle
 from sim.metrics import route_completion
 from sim.scoring.comfort import Kinematics, extended_comfort, kinematics_from_states
 from sim.scoring.epdms import (
+    COLLISION_TYPE_NAMES,
     METRIC_NAMES,
     EPDMSConfig,
     EPDMSResult,
+    ScoringData,
     assemble_result,
     evaluate_window,
     proposal_states,
     reference_baseline,
-    scoring_data,
     stop_controls,
 )
 from sim.types.state import EgoState
 
 SCORES_VERSION = 1
+
+
+@dataclass(frozen=True)
+class CollisionEvent:
+    """One at-fault collision of the episode: step, t_s (since the episode's start), actor (-1
+    unknown), category, kind ("collision_vehicle" | "collision_pedestrian" | "collision_static"),
+    collision_type (NAVSIM's, e.g. "front"), impact_speed_mps."""
+
+    step: int
+    t_s: float
+    actor: int
+    category: str
+    kind: str
+    collision_type: str
+    impact_speed_mps: float
+
+    def to_json(self) -> dict:
+        return {"step": self.step, "t_s": self.t_s, "actor": self.actor, "category": self.category, "kind": self.kind,
+                "collision_type": self.collision_type, "impact_speed_mps": self.impact_speed_mps}
+
+
+@dataclass(frozen=True)
+class NeuroNCAPScore:
+    """NeuroNCAP's score (see the module docstring): score, whether the ego collided, the impact
+    speed and the reference's, how the reference was found ("no-action rollout" | "initial ego
+    speed", None without a collision), the actor hit (-1), its category and t_s (None without a
+    collision)."""
+
+    score: float
+    collided: bool
+    impact_speed_mps: float
+    reference_impact_speed_mps: float | None
+    reference: str | None
+    actor: int
+    category: str
+    t_s: float | None = None
+
+    def to_json(self) -> dict:
+        out = {"score": self.score, "collided": self.collided, "impact_speed_mps": self.impact_speed_mps,
+               "reference_impact_speed_mps": self.reference_impact_speed_mps, "reference": self.reference,
+               "actor": self.actor, "category": self.category}
+        if self.collided:
+            out["t_s"] = self.t_s
+        return out
+
+
+@dataclass(frozen=True)
+class Infraction:
+    """A Bench2Drive infraction: the collision and its penalty coefficient."""
+
+    event: CollisionEvent
+    penalty: float
+
+    def to_json(self) -> dict:
+        return {**self.event.to_json(), "penalty": self.penalty}
+
+
+@dataclass(frozen=True)
+class Bench2DriveScore:
+    """The Bench2Drive-style driving score (see the module docstring): driving_score =
+    route_completion (off-road share taken off) * infraction_penalty; off_road_m driven off the
+    road, off_road_route_share of the route; infractions."""
+
+    driving_score: float
+    route_completion: float
+    infraction_penalty: float
+    off_road_m: float
+    off_road_route_share: float
+    infractions: tuple[Infraction, ...]
+
+    def to_json(self) -> dict:
+        return {"driving_score": self.driving_score, "route_completion": self.route_completion,
+                "infraction_penalty": self.infraction_penalty, "off_road_m": self.off_road_m,
+                "off_road_route_share": self.off_road_route_share,
+                "infractions": [i.to_json() for i in self.infractions]}
+
+
+@dataclass(frozen=True)
+class HugsimScore:
+    """HUGSIM's HD-Score: hd_score = pdms_mean * route_completion."""
+
+    hd_score: float
+    pdms_mean: float
+    route_completion: float
+
+    def to_json(self) -> dict:
+        return {"hd_score": self.hd_score, "pdms_mean": self.pdms_mean, "route_completion": self.route_completion}
+
+
+@dataclass(frozen=True)
+class PerStepScores:
+    """The scored frames' step, t_s, epdms and sub-scores (each (F,), rounded to 4 digits)."""
+
+    step: tuple[int, ...]
+    t_s: tuple[float, ...]
+    epdms: tuple[float, ...]
+    nc: tuple[float, ...]
+    dac: tuple[float, ...]
+    ddc: tuple[float, ...]
+    tlc: tuple[float, ...]
+    ep: tuple[float, ...]
+    ttc: tuple[float, ...]
+    lk: tuple[float, ...]
+    hc: tuple[float, ...]
+    ec: tuple[float, ...]
+
+    def to_json(self) -> dict:
+        return {f.name: list(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+
+@dataclass(frozen=True)
+class ScoreEvent:
+    """A run of consecutive frames losing the same metric: its first sentence and time span."""
+
+    metric: str
+    t_start_s: float
+    t_end_s: float
+    frames: int
+    sentence: str
+
+    def to_json(self) -> dict:
+        return {"metric": self.metric, "t_start_s": self.t_start_s, "t_end_s": self.t_end_s, "frames": self.frames,
+                "sentence": self.sentence}
+
+
+@dataclass(frozen=True)
+class WorstFrame:
+    """One of the lowest-scoring frames: index (state), snapshot_index (the state that shows why),
+    step, t_s, epdms, reasons (sentences)."""
+
+    index: int
+    snapshot_index: int
+    step: int
+    t_s: float
+    epdms: float
+    reasons: tuple[str, ...]
+
+    def to_json(self) -> dict:
+        return {"index": self.index, "snapshot_index": self.snapshot_index, "step": self.step, "t_s": self.t_s,
+                "epdms": self.epdms, "reasons": list(self.reasons)}
+
+
+@dataclass(frozen=True)
+class EpisodeScores:
+    """Every closed-loop score of an episode (see the module docstring). epdms_mean is None and
+    subscores_mean empty without a scored frame."""
+
+    version: int
+    frames: int
+    frame_stride_s: float
+    epdms_mean: float | None
+    subscores_mean: dict[str, float]
+    progress_computed: bool
+    route_completion: float
+    at_fault_collisions: int
+    collisions: tuple[CollisionEvent, ...]
+    max_impact_speed_mps: float
+    neuroncap: NeuroNCAPScore
+    hugsim: HugsimScore
+    bench2drive: Bench2DriveScore
+    per_step: PerStepScores
+    events: tuple[ScoreEvent, ...]
+    worst_frames: tuple[WorstFrame, ...]
+
+    def to_json(self) -> dict:
+        return {"version": self.version, "frames": self.frames, "frame_stride_s": self.frame_stride_s,
+                "epdms_mean": self.epdms_mean, "subscores_mean": dict(self.subscores_mean),
+                "progress_computed": self.progress_computed, "route_completion": self.route_completion,
+                "at_fault_collisions": self.at_fault_collisions, "collisions": [c.to_json() for c in self.collisions],
+                "max_impact_speed_mps": self.max_impact_speed_mps, "neuroncap": self.neuroncap.to_json(),
+                "hugsim": self.hugsim.to_json(), "bench2drive": self.bench2drive.to_json(),
+                "per_step": self.per_step.to_json(), "events": [e.to_json() for e in self.events],
+                "worst_frames": [w.to_json() for w in self.worst_frames]}
 
 
 @dataclass(frozen=True)
@@ -126,12 +301,11 @@ def _t(episode: Episode, i: int) -> float:
     return round(float(episode.t_us[i] - episode.t_us[0]) * 1e-6, 3)
 
 
-def episode_frame_results(episode: Episode, context: SimContext,
+def episode_frame_results(episode: Episode, data: ScoringData,
                           config: EpisodeScoreConfig = EpisodeScoreConfig()) -> list[tuple[int, EPDMSResult]]:
     """(state index, EPDMSResult) of every scored frame of the episode's realised trajectory."""
-    data = scoring_data(context)
     cfg = config.epdms
-    sc = context.scenario
+    sc = data.scenario
     states = _episode_states(episode)
     s_count = len(states)
     h = cfg.horizon_steps
@@ -146,8 +320,9 @@ def episode_frame_results(episode: Episode, context: SimContext,
         act = (episode.actor_xy[i:i + n], episode.actor_yaw_rad[i:i + n], episode.actor_speed_mps[i:i + n],
                episode.actor_valid[i:i + n])
         lo = max(i - hist_n, 0)
-        history = Kinematics(states[lo:i, 2], states[lo:i, 3], states[lo:i, 4], episode.ego_yaw_rate_radps[lo:i])
-        hint = float(episode.route_s_m[i]) + data.route_offset_m
+        history = Kinematics(states[lo:i, YAW], states[lo:i, SPEED], states[lo:i, ACCEL],
+                             episode.ego_yaw_rate_radps[lo:i])
+        hint = float(episode.route_s_m[i]) + data.route.offset_m
         step = int(episode.step_index[i])
         m = evaluate_window(data, window, *act, hint, cfg, history=history, full=True,
                             stops=stop_controls(data, cfg), step_index=step)
@@ -163,8 +338,8 @@ def episode_frame_results(episode: Episode, context: SimContext,
             plans[i] = proposal_states(*_plan_proposal(episode, i), ego, data, sc.ego_params, cfg)
             prev = i - int(round(cfg.comfort.ec_interval_s / cfg.dt_s))
             if prev in plans:
-                ec = extended_comfort(kinematics_from_states(plans[i], data.wheelbase_m),
-                                      kinematics_from_states(plans[prev], data.wheelbase_m), i - prev, cfg.dt_s,
+                ec = extended_comfort(kinematics_from_states(plans[i], data.ego_box.wheelbase_m),
+                                      kinematics_from_states(plans[prev], data.ego_box.wheelbase_m), i - prev, cfg.dt_s,
                                       cfg.comfort)
         result = assemble_result(step, m, ref_progress, ec, None, "not applicable", window, data,
                                  cfg)
@@ -178,7 +353,7 @@ def episode_frame_results(episode: Episode, context: SimContext,
 def _no_action_impact_speed(episode: Episode, context: SimContext, actor: int) -> float | None:
     """Relative speed at the first contact between the ego holding its initial speed and heading
     and `actor`'s recorded track; None when they never touch."""
-    from sim.checks import _obb_overlap
+    from sim.checks import obb_overlap
 
     p = context.scenario.ego_params
     size = context.scenario.actors.size_wlh_m[actor]
@@ -195,7 +370,7 @@ def _no_action_impact_speed(episode: Episode, context: SimContext, actor: int) -
         cy = y0 + (v * t + p.rear_axle_to_center_m) * s
         ax, ay = episode.actor_xy[i, actor]
         ayaw = float(episode.actor_yaw_rad[i, actor])
-        if _obb_overlap(cx, cy, yaw, 0.5 * p.length_m, 0.5 * p.width_m, ax, ay, ayaw, 0.5 * size[1], 0.5 * size[0]):
+        if obb_overlap(cx, cy, yaw, 0.5 * p.length_m, 0.5 * p.width_m, ax, ay, ayaw, 0.5 * size[1], 0.5 * size[0]):
             av = float(episode.actor_speed_mps[i, actor])
             return float(math.hypot(v * c - av * math.cos(ayaw), v * s - av * math.sin(ayaw)))
     return None
@@ -205,49 +380,50 @@ def _collision_kind_name(kind: int) -> str:
     return {0: "collision_vehicle", 1: "collision_pedestrian", 2: "collision_vehicle", 3: "collision_static"}[int(kind)]
 
 
-def _collision_events(episode: Episode, context: SimContext) -> list[dict]:
-    from sim.scoring.epdms import COLLISION_TYPE_NAMES
-
+def _collision_events(episode: Episode, context: SimContext) -> list[CollisionEvent]:
     tracks = context.scenario.actors
     events = []
     for i in np.flatnonzero(episode.at_fault_collision):
         a = int(episode.collided_actor[i])
-        events.append({"step": int(episode.step_index[i]), "t_s": _t(episode, i), "actor": a,
-                       "category": str(tracks.category[a]) if a >= 0 else "",
-                       "kind": _collision_kind_name(tracks.kind[a]) if a >= 0 else "collision_vehicle",
-                       "collision_type": COLLISION_TYPE_NAMES.get(int(episode.collision_type[i]), "none"),
-                       "impact_speed_mps": round(float(episode.impact_speed_mps[i]), 3)})
+        events.append(CollisionEvent(
+            step=int(episode.step_index[i]), t_s=_t(episode, i), actor=a,
+            category=str(tracks.category[a]) if a >= 0 else "",
+            kind=_collision_kind_name(tracks.kind[a]) if a >= 0 else "collision_vehicle",
+            collision_type=COLLISION_TYPE_NAMES.get(int(episode.collision_type[i]), "none"),
+            impact_speed_mps=round(float(episode.impact_speed_mps[i]), 3)))
     return events
 
 
-def neuroncap_score(episode: Episode, context: SimContext, config: EpisodeScoreConfig = EpisodeScoreConfig()) -> dict:
+def neuroncap_score(episode: Episode, context: SimContext,
+                    config: EpisodeScoreConfig = EpisodeScoreConfig()) -> NeuroNCAPScore:
     """NeuroNCAP's score of an episode (see the module docstring)."""
     events = _collision_events(episode, context)
     if not events:
-        return {"score": config.neuroncap_no_collision, "collided": False, "impact_speed_mps": 0.0,
-                "reference_impact_speed_mps": None, "reference": None, "actor": -1, "category": ""}
+        return NeuroNCAPScore(score=config.neuroncap_no_collision, collided=False, impact_speed_mps=0.0,
+                              reference_impact_speed_mps=None, reference=None, actor=-1, category="")
     first = events[0]
-    v_i = first["impact_speed_mps"]
-    v_r = _no_action_impact_speed(episode, context, first["actor"])
+    v_i = first.impact_speed_mps
+    v_r = _no_action_impact_speed(episode, context, first.actor)
     reference = "no-action rollout"
     if v_r is None or v_r <= 0.0:
         v_r, reference = max(float(episode.ego_speed_mps[0]), 0.0), "initial ego speed"
     score = config.neuroncap_collision_scale * max(0.0, 1.0 - v_i / v_r) if v_r > 0 else 0.0
-    return {"score": round(score, 4), "collided": True, "impact_speed_mps": v_i,
-            "reference_impact_speed_mps": round(v_r, 3), "reference": reference, "actor": first["actor"],
-            "category": first["category"], "t_s": first["t_s"]}
+    return NeuroNCAPScore(score=round(score, 4), collided=True, impact_speed_mps=v_i,
+                          reference_impact_speed_mps=round(v_r, 3), reference=reference, actor=first.actor,
+                          category=first.category, t_s=first.t_s)
 
 
-def bench2drive_score(episode: Episode, context: SimContext, config: EpisodeScoreConfig = EpisodeScoreConfig()) -> dict:
+def bench2drive_score(episode: Episode, context: SimContext,
+                      config: EpisodeScoreConfig = EpisodeScoreConfig()) -> Bench2DriveScore:
     """Bench2Drive-style driving score (see the module docstring)."""
     penalty_of = {"collision_pedestrian": config.penalty_pedestrian, "collision_vehicle": config.penalty_vehicle,
                   "collision_static": config.penalty_static}
     infractions = []
     penalty = 1.0
     for ev in _collision_events(episode, context):
-        p = penalty_of[ev["kind"]]
+        p = penalty_of[ev.kind]
         penalty *= p
-        infractions.append({**ev, "penalty": p})
+        infractions.append(Infraction(ev, p))
     rc = route_completion(episode)
     step_m = np.zeros(len(episode.ego_xy))
     step_m[1:] = np.linalg.norm(np.diff(episode.ego_xy, axis=0), axis=1)
@@ -255,9 +431,9 @@ def bench2drive_score(episode: Episode, context: SimContext, config: EpisodeScor
     expert = float(episode.route_end_s_m - episode.route_start_s_m)
     off_share = min(off_road_m / expert, 1.0) if expert > 1.0 else (1.0 if off_road_m > 0 else 0.0)
     rc_eff = max(rc - off_share, 0.0)
-    return {"driving_score": round(rc_eff * penalty, 4), "route_completion": round(rc_eff, 4),
-            "infraction_penalty": round(penalty, 4), "off_road_m": round(off_road_m, 3),
-            "off_road_route_share": round(off_share, 4), "infractions": infractions}
+    return Bench2DriveScore(driving_score=round(rc_eff * penalty, 4), route_completion=round(rc_eff, 4),
+                            infraction_penalty=round(penalty, 4), off_road_m=round(off_road_m, 3),
+                            off_road_route_share=round(off_share, 4), infractions=tuple(infractions))
 
 
 # ---- explanations ----------------------------------------------------------------------------------
@@ -314,7 +490,7 @@ def _event_index(r: EPDMSResult, i: int, num_states: int, config: EpisodeScoreCo
     return int(i)
 
 
-def _group_events(frames: list[tuple[float, EPDMSResult]]) -> list[dict]:
+def _group_events(frames: list[tuple[float, EPDMSResult]]) -> list[ScoreEvent]:
     """One entry per run of consecutive frames losing the same metric: first sentence, time span."""
     runs: dict[str, dict] = {}
     out = []
@@ -331,22 +507,24 @@ def _group_events(frames: list[tuple[float, EPDMSResult]]) -> list[dict]:
                 runs[metric] = {"metric": metric, "t_start_s": t, "t_end_s": t, "frames": 1, "sentence": sentence}
     out.extend(runs.values())
     out.sort(key=lambda e: (e["t_start_s"], METRIC_NAMES.index(e["metric"])))
-    return out
+    return [ScoreEvent(**e) for e in out]
 
 
 # ---- the whole episode ------------------------------------------------------------------------------
 
 
-def episode_scores(episode: Episode, context: SimContext, config: EpisodeScoreConfig = EpisodeScoreConfig()) -> dict:
-    """Every closed-loop score of an episode (JSON-ready; see the module docstring)."""
-    frames = episode_frame_results(episode, context, config)
+def episode_scores(episode: Episode, data: ScoringData,
+                   config: EpisodeScoreConfig = EpisodeScoreConfig()) -> EpisodeScores:
+    """Every closed-loop score of an episode (see the module docstring) on the ScoringData of the
+    episode's context."""
+    context = data.context
+    frames = episode_frame_results(episode, data, config)
     rc = route_completion(episode)
     times = [_t(episode, i) for i, _ in frames]
     results = [r for _, r in frames]
-    per_step = {"step": [r.step_index for r in results], "t_s": times,
-                "epdms": [round(r.epdms, 4) for r in results]}
-    for k in METRIC_NAMES:
-        per_step[k] = [round(getattr(r, k), 4) for r in results]
+    per_step = PerStepScores(step=tuple(r.step_index for r in results), t_s=tuple(times),
+                             epdms=tuple(round(r.epdms, 4) for r in results),
+                             **{k: tuple(round(getattr(r, k), 4) for r in results) for k in METRIC_NAMES})
     c = config
     hugsim_frames = [r.nc * r.dac * (c.hugsim_ttc_weight * r.ttc + c.hugsim_comfort_weight * r.hc)
                      / (c.hugsim_ttc_weight + c.hugsim_comfort_weight) for r in results]
@@ -361,28 +539,29 @@ def episode_scores(episode: Episode, context: SimContext, config: EpisodeScoreCo
         if any(abs(i - u) < min_gap for u in used):
             continue
         used.append(i)
-        worst.append({"index": int(i), "snapshot_index": _event_index(results[j], i, len(episode.step_index), config),
-                      "step": results[j].step_index, "t_s": times[j],
-                      "epdms": round(results[j].epdms, 4),
-                      "reasons": [s for _, s in explain(results[j], times[j])]})
+        worst.append(WorstFrame(index=int(i),
+                                snapshot_index=_event_index(results[j], i, len(episode.step_index), config),
+                                step=results[j].step_index, t_s=times[j], epdms=round(results[j].epdms, 4),
+                                reasons=tuple(s for _, s in explain(results[j], times[j]))))
     collisions = _collision_events(episode, context)
-    return {
-        "version": SCORES_VERSION,
-        "frames": len(results),
-        "frame_stride_s": round(config.frame_stride_steps * config.epdms.dt_s, 3),
-        "epdms_mean": round(float(np.mean([r.epdms for r in results])), 4) if results else None,
-        "subscores_mean": {k: round(float(np.mean([getattr(r, k) for r in results])), 4) for k in METRIC_NAMES}
+    max_impact = round(float(episode.impact_speed_mps.max()), 3) if len(episode.impact_speed_mps) else 0.0
+    return EpisodeScores(
+        version=SCORES_VERSION,
+        frames=len(results),
+        frame_stride_s=round(config.frame_stride_steps * config.epdms.dt_s, 3),
+        epdms_mean=round(float(np.mean([r.epdms for r in results])), 4) if results else None,
+        subscores_mean={k: round(float(np.mean([getattr(r, k) for r in results])), 4) for k in METRIC_NAMES}
         if results else {},
-        "progress_computed": config.with_progress,
-        "route_completion": round(rc, 4),
-        "at_fault_collisions": len(collisions),
-        "collisions": collisions,
-        "max_impact_speed_mps": round(float(episode.impact_speed_mps.max()), 3) if len(episode.impact_speed_mps) else 0.0,
-        "neuroncap": neuroncap_score(episode, context, config),
-        "hugsim": {"hd_score": round(hugsim_mean * rc, 4), "pdms_mean": round(hugsim_mean, 4),
-                   "route_completion": round(rc, 4)},
-        "bench2drive": bench2drive_score(episode, context, config),
-        "per_step": per_step,
-        "events": _group_events(list(zip(times, results))),
-        "worst_frames": worst,
-    }
+        progress_computed=config.with_progress,
+        route_completion=round(rc, 4),
+        at_fault_collisions=len(collisions),
+        collisions=tuple(collisions),
+        max_impact_speed_mps=max_impact,
+        neuroncap=neuroncap_score(episode, context, config),
+        hugsim=HugsimScore(hd_score=round(hugsim_mean * rc, 4), pdms_mean=round(hugsim_mean, 4),
+                           route_completion=round(rc, 4)),
+        bench2drive=bench2drive_score(episode, context, config),
+        per_step=per_step,
+        events=tuple(_group_events(list(zip(times, results)))),
+        worst_frames=tuple(worst),
+    )

@@ -96,7 +96,7 @@ class ProximityWeights:
     nearest: int
     nearest_distance_m: float
 
-    def to_dict(self) -> dict:
+    def to_json(self) -> dict:
         return {"weights": [_num(w) for w in self.weights], "unnormalised": [_num(w) for w in self.unnormalised],
                 "distance_m": [round(math.sqrt(d), 4) for d in self.squared_distance_m2],
                 "weights_vanished": self.vanished, "mode": self.mode, "nearest": self.nearest,
@@ -190,14 +190,14 @@ class GroupScore:
     stage_two_subscores_weighted: np.ndarray
     score: float
 
-    def to_dict(self) -> dict:
+    def to_json(self) -> dict:
         return {"score": _num(self.score), "stage_one_epdms": _num(self.stage_one),
                 "stage_one_subscores": {k: _num(v) for k, v in self.stage_one_subscores.items()},
                 "stage_two_epdms_weighted": _num(self.stage_two_weighted),
                 "stage_two_subscores_weighted": {k: _num(v) for k, v in
                                                  zip(METRIC_NAMES, self.stage_two_subscores_weighted)},
                 "stage_two_epdms": [_num(v) for v in self.stage_two],
-                "endpoint_xy": [round(float(v), 4) for v in self.endpoint_xy], **self.weights.to_dict()}
+                "endpoint_xy": [round(float(v), 4) for v in self.endpoint_xy], **self.weights.to_json()}
 
 
 def score_group(stage_one: float, stage_one_subscores: dict, endpoint_xy: np.ndarray, starts_xy: np.ndarray,
@@ -220,9 +220,9 @@ def score_group(stage_one: float, stage_one_subscores: dict, endpoint_xy: np.nda
 def score_group_results(stage_one: EPDMSResult, endpoint_xy: np.ndarray, starts_xy: np.ndarray,
                         stage_two: Sequence[EPDMSResult], config: PseudoSimConfig = PseudoSimConfig()) -> GroupScore:
     """`score_group` from EPDMSResults."""
+    subscores = np.array([[getattr(r, k) for k in METRIC_NAMES] for r in stage_two]).reshape(-1, len(METRIC_NAMES))
     return score_group(stage_one.epdms, stage_one.subscores(), endpoint_xy, starts_xy, [r.epdms for r in stage_two],
-                       np.array([[getattr(r, k) for k in METRIC_NAMES] for r in stage_two]).reshape(-1, len(METRIC_NAMES)),
-                       config)
+                       subscores, config)
 
 
 @dataclass(frozen=True, eq=False)
@@ -251,10 +251,10 @@ class FrameScore:
     def groups(self) -> tuple[GroupScore, ...]:
         return (self.now,) if self.prev is None else (self.now, self.prev)
 
-    def to_dict(self) -> dict:
+    def to_json(self) -> dict:
         return {"step": self.step_index, "score": _num(self.score), "weights_vanished": self.weights_vanished,
                 "stage_one_epdms": _num(self.stage_one), "stage_two_epdms_weighted": _num(self.stage_two),
-                "now": self.now.to_dict(), "prev": self.prev.to_dict() if self.prev is not None else None}
+                "now": self.now.to_json(), "prev": self.prev.to_json() if self.prev is not None else None}
 
 
 def combine_frame(step_index: int, now: GroupScore, prev: GroupScore | None,
@@ -262,7 +262,8 @@ def combine_frame(step_index: int, now: GroupScore, prev: GroupScore | None,
     """A frame from its groups (prev ignored when config.average_previous is False)."""
     if not config.average_previous:
         prev = None
-    return FrameScore(int(step_index), now, prev, frame_score(now.score, prev.score if prev is not None else None, config))
+    score = frame_score(now.score, prev.score if prev is not None else None, config)
+    return FrameScore(int(step_index), now, prev, score)
 
 
 def rescore_frame(frame: FrameScore, config: PseudoSimConfig) -> FrameScore:
@@ -278,32 +279,70 @@ def rescore_frame(frame: FrameScore, config: PseudoSimConfig) -> FrameScore:
 # ---- aggregates --------------------------------------------------------------------------------------
 
 
-def aggregate_frames(frames: Sequence[FrameScore]) -> dict:
-    """Means over frames (JSON-ready): the pseudo-simulation score, stage one (open-loop EPDMS),
-    stage two (weighted), their sub-scores, and how many frames had vanished weights. Frames
-    without a score (on_vanished="nan") are left out of the means and counted."""
+@dataclass(frozen=True)
+class PseudoSimAggregate:
+    """Means over frames (see `aggregate_frames`); NaN and inf are None, values rounded to 6 digits.
+
+    - frames; score: the pseudo-simulation score; stage_one_epdms (open-loop EPDMS);
+      stage_two_epdms_weighted; stage_one_subscores, stage_two_subscores_weighted: name -> mean
+      (None without frames, and per sub-score None without a finite value).
+    - frames_weights_vanished, groups_weights_vanished, groups (None without frames),
+      frames_without_score (on_vanished="nan").
+    """
+
+    frames: int
+    score: float | None
+    stage_one_epdms: float | None
+    stage_two_epdms_weighted: float | None
+    stage_one_subscores: dict[str, float | None] | None
+    stage_two_subscores_weighted: dict[str, float | None] | None
+    frames_weights_vanished: int
+    groups_weights_vanished: int
+    groups: int | None
+    frames_without_score: int
+
+    def to_json(self) -> dict:
+        if self.frames == 0:
+            return {"frames": 0, "score": None, "stage_one_epdms": None, "stage_two_epdms_weighted": None,
+                    "frames_weights_vanished": 0, "groups_weights_vanished": 0, "frames_without_score": 0}
+        return {"frames": self.frames, "score": self.score, "stage_one_epdms": self.stage_one_epdms,
+                "stage_two_epdms_weighted": self.stage_two_epdms_weighted,
+                "stage_one_subscores": dict(self.stage_one_subscores),
+                "stage_two_subscores_weighted": dict(self.stage_two_subscores_weighted),
+                "frames_weights_vanished": self.frames_weights_vanished,
+                "groups_weights_vanished": self.groups_weights_vanished, "groups": self.groups,
+                "frames_without_score": self.frames_without_score}
+
+
+def aggregate_frames(frames: Sequence[FrameScore]) -> PseudoSimAggregate:
+    """Means over frames: the pseudo-simulation score, stage one (open-loop EPDMS), stage two
+    (weighted), their sub-scores, and how many frames had vanished weights. Frames without a
+    score (on_vanished="nan") are left out of the means and counted."""
     frames = list(frames)
     if not frames:
-        return {"frames": 0, "score": None, "stage_one_epdms": None, "stage_two_epdms_weighted": None,
-                "frames_weights_vanished": 0, "groups_weights_vanished": 0, "frames_without_score": 0}
+        return PseudoSimAggregate(frames=0, score=None, stage_one_epdms=None, stage_two_epdms_weighted=None,
+                                  stage_one_subscores=None, stage_two_subscores_weighted=None,
+                                  frames_weights_vanished=0, groups_weights_vanished=0, groups=None,
+                                  frames_without_score=0)
     scored = [f for f in frames if np.isfinite(f.score)]
     groups = [g for f in frames for g in f.groups]
     s1_subs = {k: float(np.mean([g.stage_one_subscores[k] for g in groups])) for k in METRIC_NAMES}
-    s2_rows = np.array([g.stage_two_subscores_weighted for f in scored for g in f.groups]).reshape(-1, len(METRIC_NAMES))
-    return {
-        "frames": len(frames),
-        "score": _num(float(np.mean([f.score for f in scored]))) if scored else None,
-        "stage_one_epdms": _num(float(np.mean([f.stage_one for f in frames]))),
-        "stage_two_epdms_weighted": _num(float(np.mean([f.stage_two for f in scored]))) if scored else None,
-        "stage_one_subscores": {k: _num(v) for k, v in s1_subs.items()},
-        "stage_two_subscores_weighted": {k: _num(float(np.nanmean(s2_rows[:, i]))) if len(s2_rows) and
-                                         np.isfinite(s2_rows[:, i]).any() else None
-                                         for i, k in enumerate(METRIC_NAMES)},
-        "frames_weights_vanished": sum(1 for f in frames if f.weights_vanished),
-        "groups_weights_vanished": sum(1 for g in groups if g.weights.vanished),
-        "groups": len(groups),
-        "frames_without_score": len(frames) - len(scored),
-    }
+    s2_rows = np.array([g.stage_two_subscores_weighted for f in scored for g in f.groups])
+    s2_rows = s2_rows.reshape(-1, len(METRIC_NAMES))
+    return PseudoSimAggregate(
+        frames=len(frames),
+        score=_num(float(np.mean([f.score for f in scored]))) if scored else None,
+        stage_one_epdms=_num(float(np.mean([f.stage_one for f in frames]))),
+        stage_two_epdms_weighted=_num(float(np.mean([f.stage_two for f in scored]))) if scored else None,
+        stage_one_subscores={k: _num(v) for k, v in s1_subs.items()},
+        stage_two_subscores_weighted={k: _num(float(np.nanmean(s2_rows[:, i]))) if len(s2_rows) and
+                                      np.isfinite(s2_rows[:, i]).any() else None
+                                      for i, k in enumerate(METRIC_NAMES)},
+        frames_weights_vanished=sum(1 for f in frames if f.weights_vanished),
+        groups_weights_vanished=sum(1 for g in groups if g.weights.vanished),
+        groups=len(groups),
+        frames_without_score=len(frames) - len(scored),
+    )
 
 
 def vanished_warnings(frames: Sequence[FrameScore], label: str, config: PseudoSimConfig = PseudoSimConfig(),
@@ -316,7 +355,8 @@ def vanished_warnings(frames: Sequence[FrameScore], label: str, config: PseudoSi
     for f in frames:
         for name, g in zip(("now", "prev"), f.groups):
             if g.weights.vanished:
-                out.append(f"WARNING weights_vanished: {label}, frame step {f.step_index} ({name}, t={f.step_index * dt_s:.1f} s): "
+                out.append(f"WARNING weights_vanished: {label}, frame step {f.step_index} ({name}, "
+                           f"t={f.step_index * dt_s:.1f} s): "
                            f"the stage-one plan ended {g.weights.nearest_distance_m:.2f} m from the nearest stage-two "
                            f"start (unnormalised weights sum to {float(g.weights.unnormalised.sum()):.3g} <= "
                            f"{config.vanish_threshold:g}, sigma^2 = {config.sigma_squared_m2:g} m^2); {what}")
@@ -329,6 +369,7 @@ def _num(value) -> float | None:
     return round(v, 6) if math.isfinite(v) else None
 
 
-__all__ = ["PseudoSimConfig", "ProximityWeights", "GroupScore", "FrameScore", "proximity_weights", "weighted_stage_two",
+__all__ = ["PseudoSimConfig", "ProximityWeights", "PseudoSimAggregate",
+           "GroupScore", "FrameScore", "proximity_weights", "weighted_stage_two",
            "group_score", "frame_score", "with_extended_comfort", "score_group", "score_group_results",
            "combine_frame", "rescore_frame", "aggregate_frames", "vanished_warnings", "ON_VANISHED"]

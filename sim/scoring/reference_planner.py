@@ -105,8 +105,8 @@ def reference_proposals(route_xy: np.ndarray, route_s: np.ndarray, s0_m: float, 
     stops = np.asarray(stop_line_s_m, np.float64)
     stops = stops[stops >= s0_m + rear_axle_to_front_m]
     advance = _idm_kernel(max(speed0_mps, 0.0), s0_m, targets, offsets, *proj, stops, ego_half_width_m,
-                          rear_axle_to_center_m, rear_axle_to_front_m, c.max_accel_mps2, c.max_decel_mps2, c.time_headway_s, c.min_gap_m,
-                          c.exponent, dt_s, num_steps)
+                          rear_axle_to_center_m, rear_axle_to_front_m, c.max_accel_mps2, c.max_decel_mps2,
+                          c.time_headway_s, c.min_gap_m, c.exponent, dt_s, num_steps)
     s = s0_m + advance  # (P, H)
     x = np.interp(s, route_s, route_xy[:, 0])
     y = np.interp(s, route_s, route_xy[:, 1])

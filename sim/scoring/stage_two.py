@@ -35,11 +35,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.checks import ego_corners, off_road
+from sim.dynamics.bicycle import SPEED, YAW, X, Y
 from sim.engine import SimContext
 from sim.errors import ConfigError
 from sim.geometry import wrap_angle
-from sim.scoring.epdms import logged_ego_state, scoring_data
-from sim.types.scenario import DT_S
+from sim.scoring.epdms import ScoringData, logged_ego_state
+from sim.types.scenario import DT_S, Scenario
 from sim.types.state import EgoState
 
 START_MODES = ("grid", "sample")
@@ -195,35 +196,34 @@ def select_frames(context: SimContext, config: FrameConfig = FrameConfig()) -> l
     return frames
 
 
-def _path(context: SimContext) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _path(data: ScoringData) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The logged path: (M, 2) positions, (M,) arclength (strictly increasing), (M,) unwrapped
     heading and speed, over the log's valid steps (stationary stretches merged)."""
-    data = scoring_data(context)
-    steps = np.flatnonzero(data.log_valid)
-    xy = data.log_states[steps, :2]
-    yaw = np.unwrap(data.log_states[steps, 2])
-    speed = data.log_states[steps, 3]
+    steps = np.flatnonzero(data.log_ego.valid)
+    states = data.log_ego.states[steps]
+    xy = states[:, [X, Y]]
+    yaw = np.unwrap(states[:, YAW])
+    speed = states[:, SPEED]
     seg = np.linalg.norm(np.diff(xy, axis=0), axis=1) if len(xy) > 1 else np.zeros(0)
     s = np.concatenate([[0.0], np.cumsum(seg)])
     keep = np.concatenate([[True], np.diff(s) > 1e-3])
     return xy[keep], s[keep], yaw[keep], speed[keep]
 
 
-def _step_arclength(context: SimContext, step: int) -> float:
-    data = scoring_data(context)
-    steps = np.flatnonzero(data.log_valid)
-    xy = data.log_states[steps, :2]
+def _step_arclength(data: ScoringData, step: int) -> float:
+    steps = np.flatnonzero(data.log_ego.valid)
+    xy = data.log_ego.states[steps][:, [X, Y]]
     seg = np.linalg.norm(np.diff(xy, axis=0), axis=1) if len(xy) > 1 else np.zeros(0)
     s = np.concatenate([[0.0], np.cumsum(seg)])
     return float(s[int(np.searchsorted(steps, step))])
 
 
-def start_group(context: SimContext, step: int, offsets: np.ndarray, config: StageTwoConfig = StageTwoConfig()
+def start_group(data: ScoringData, step: int, offsets: np.ndarray, config: StageTwoConfig = StageTwoConfig()
                 ) -> StartGroup:
     """Start states at `offsets` (N, 4) around the logged ego at `step`."""
-    base = logged_ego_state(context, step)
-    path_xy, path_s, path_yaw, path_v = _path(context)
-    s0 = _step_arclength(context, step)
+    base = logged_ego_state(data, step)
+    path_xy, path_s, path_yaw, path_v = _path(data)
+    s0 = _step_arclength(data, step)
     s = s0 + offsets[:, 0]
     n = len(offsets)
     xy = np.empty((n, 2))
@@ -248,22 +248,22 @@ def start_group(context: SimContext, step: int, offsets: np.ndarray, config: Sta
     return StartGroup(int(step), xy, yaw, speed, base, base.xy.copy())
 
 
-def stage_two_starts(context: SimContext, frame_step: int, config: StageTwoConfig = StageTwoConfig(),
+def stage_two_starts(data: ScoringData, frame_step: int, config: StageTwoConfig = StageTwoConfig(),
                      frames: FrameConfig = FrameConfig(), with_previous: bool = True) -> StageTwoStarts:
     """The stage-two starts of frame k: around the log at k + horizon (and k - prev + horizon)."""
-    sc = context.scenario
+    sc = data.scenario
     h, p = frames.horizon_steps, frames.previous_offset_steps
     now_step = frame_step + h
     if not 0 <= now_step < sc.num_steps or not sc.ego.valid[now_step]:
         raise ConfigError(f"frame {frame_step} of scenario {sc.name!r} has no logged ego {frames.horizon_s:g} s later "
                           f"(step {now_step}); choose frames with select_frames")
     offsets = start_offsets(config, f"{sc.name}/{frame_step}")
-    now = start_group(context, now_step, offsets, config)
-    prev = start_group(context, now_step - p, offsets, config) if with_previous else None
+    now = start_group(data, now_step, offsets, config)
+    prev = start_group(data, now_step - p, offsets, config) if with_previous else None
     dropped = 0
     if config.drop_off_road:
-        keep = np.array([not _off_road(context, g.ego(i)) for i in range(len(offsets))
-                         for g in [now]]) & np.array([prev is None or not _off_road(context, prev.ego(i))
+        keep = np.array([not _off_road(sc, g.ego(i)) for i in range(len(offsets))
+                         for g in [now]]) & np.array([prev is None or not _off_road(sc, prev.ego(i))
                                                       for i in range(len(offsets))])
         if not keep.any():  # never leave stage two empty: keep the logged pose's own offsets
             keep = np.all(np.abs(offsets) < 1e-12, axis=1)
@@ -276,8 +276,8 @@ def stage_two_starts(context: SimContext, frame_step: int, config: StageTwoConfi
     return StageTwoStarts(int(frame_step), offsets, now, prev, dropped)
 
 
-def _off_road(context: SimContext, ego: EgoState) -> bool:
-    return off_road(context.scenario.map, ego_corners(ego, context.scenario.ego_params))
+def _off_road(scenario: Scenario, ego: EgoState) -> bool:
+    return off_road(scenario.map, ego_corners(ego, scenario.ego_params))
 
 
 def _subset(group: StartGroup, keep: np.ndarray) -> StartGroup:

@@ -13,6 +13,7 @@ from sim.atomic import write_json_atomic
 from sim.engine import EngineConfig, prepare, run_episode
 from sim.metrics import episode_metrics
 from sim.policies.registry import make_policy
+from sim.scoring.epdms import ScoringData
 from sim.scoring.episode_io import save_episode
 from sim.scoring.episode_scores import episode_scores
 
@@ -38,7 +39,7 @@ def write_runs(root: Path) -> list[Path]:
         metrics = {**episode_metrics(episode).to_json(), "dataroot": None, "version": "v1.0-mini",
                    "scenario_file": str(scenario_file)}
         if with_scores:
-            metrics["scores"] = episode_scores(episode, ctx)
+            metrics["scores"] = episode_scores(episode, ScoringData.build(ctx)).to_json()
         out = root / policy
         save_episode(episode, out / "episode.npz")
         write_json_atomic(out / "metrics.json", metrics)

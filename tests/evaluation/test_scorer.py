@@ -62,7 +62,7 @@ def test_a_second_policy_and_a_second_run_re_render_nothing(demo_dataroot, tmp_p
     assert second.builds == 0 and second.renders == 0 and again.cache.misses == 0
     assert c.frames[0].score == pytest.approx(a.frames[0].score)
     # the cached observation is the rendered one
-    obs = again.observation(5, logged_ego_state(again.context, 5))
+    obs = again.observation(5, logged_ego_state(again.data, 5))
     assert obs.images.rgb.shape == (1, 36, 64, 3) and obs.images.rgb.dtype == np.uint8
     # a corrupt cache file is re-rendered, not trusted
     files[0].write_bytes(b"not a zip")
