@@ -176,7 +176,7 @@ def collect_points(results: Sequence[TaskResult], policies: Sequence[str], setti
                 at_fault_collisions=closed.at_fault_collisions, closed_loop_steps=closed.steps,
                 open_loop_epdms=summary.stage_one_epdms, pseudo_sim=summary.score,
                 stage_two_weighted=summary.stage_two_epdms_weighted, groups=summary.groups,
-                groups_weights_vanished=summary["groups_weights_vanished"],
+                groups_weights_vanished=summary.groups_weights_vanished,
                 mean_nearest_start_m=round(float(np.mean([g.weights.nearest_distance_m for f in score.frames
                                                           for g in f.groups])), 3),
                 **sensitivity))

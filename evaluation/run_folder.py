@@ -16,8 +16,8 @@ from render.bev import write_bev_video
 from sim.atomic import write_json_atomic
 from sim.engine import EngineConfig, prepare, run_episode
 from sim.metrics import EpisodeMetrics, episode_metrics
-from sim.scoring.episode_io import save_episode
 from sim.scoring.epdms import ScoringData
+from sim.scoring.episode_io import save_episode
 from sim.scoring.episode_scores import EpisodeScores, episode_scores
 from sim.types.observation import Renderer
 from sim.types.scenario import Scenario

@@ -68,8 +68,8 @@ class PolicyScenarioScore:
         return [{**f.to_json(), **d} for f, d in zip(self.frames, self.details)]
 
     def to_json(self) -> dict:
-        return {"policy": self.policy, "scene": self.scene, "summary": self.summary().to_json(), "frames": self.frame_dicts(),
-                "warnings": self.warnings, "timings": self.timings}
+        return {"policy": self.policy, "scene": self.scene, "summary": self.summary().to_json(),
+                "frames": self.frame_dicts(), "warnings": self.warnings, "timings": self.timings}
 
 
 class ScenarioScorer:

@@ -52,8 +52,8 @@ def score_blocks(run: PseudoSimRun) -> list[tuple]:
     for name, p in run.policies.items():
         for sc in p.scenarios:
             a = sc.summary()
-            rows.append([name, sc.scene, a["frames"], fmt(a["score"]), fmt(a["stage_one_epdms"]),
-                         fmt(a["stage_two_epdms_weighted"]), f"{a['groups_weights_vanished']}/{a['groups']}"])
+            rows.append([name, sc.scene, a.frames, fmt(a.score), fmt(a.stage_one_epdms),
+                         fmt(a.stage_two_epdms_weighted), f"{a.groups_weights_vanished}/{a.groups}"])
     blocks.append(("table", ["policy", "scene", "frames", "pseudo-sim", "stage one", "stage two", "vanished groups"],
                    rows))
     blocks.append(("h2", "Sub-scores (mean over frames and groups)"))
