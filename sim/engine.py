@@ -381,6 +381,16 @@ class Episode:
     def num_steps(self) -> int:
         return len(self.step_index) - 1
 
+    def recorded_state(self, i: int) -> WorldState:
+        """Recorded state i as a WorldState with the poses, speeds and validity the checks read;
+        actor plans and IDM memory are not recorded (empty)."""
+        ego = EgoState(*self.ego_xy[i], self.ego_yaw_rad[i], self.ego_speed_mps[i], self.ego_accel_mps2[i],
+                       self.ego_steer_rad[i], self.ego_yaw_rate_radps[i])
+        n = self.actor_xy.shape[1]
+        actors = ActorState(self.actor_xy[i], self.actor_yaw_rad[i], self.actor_speed_mps[i], self.actor_valid[i],
+                            self.actor_mode, np.zeros(n), np.zeros((n, 0, 2)), np.zeros((n, 0)), np.zeros(n, np.int64))
+        return WorldState(int(self.step_index[i]), int(self.t_us[i]), ego, actors)
+
 
 def route_ahead_in_ego(context: SimContext, ego: EgoState, route_s_m: float, length_m: float = 100.0,
                        spacing_m: float = 2.0) -> np.ndarray:

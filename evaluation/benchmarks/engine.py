@@ -17,10 +17,9 @@ import numpy as np
 from evaluation.machine import machine_info
 from scenarios.synthetic import ActorSpec, straight_road_scenario
 from sim.checks_reference import shapely_checks
-from sim.engine import EngineConfig, Episode, evaluate, prepare, run_episode
+from sim.engine import EngineConfig, evaluate, prepare, run_episode
 from sim.policies.builtin import ExpertPolicy
 from sim.types.scenario import Scenario
-from sim.types.state import ActorState, EgoState, WorldState
 
 
 def busy_road(num_actors: int, num_steps: int, seed: int = 0) -> Scenario:
@@ -32,14 +31,6 @@ def busy_road(num_actors: int, num_steps: int, seed: int = 0) -> Scenario:
                                   ego_lane=0, name=f"busy-road-{num_actors}")
 
 
-def _state_at(episode: Episode, i: int, scenario: Scenario) -> WorldState:
-    ego = EgoState(*episode.ego_xy[i], episode.ego_yaw_rad[i], episode.ego_speed_mps[i], 0.0, 0.0, 0.0)
-    n = scenario.actors.num_actors
-    actors = ActorState(episode.actor_xy[i], episode.actor_yaw_rad[i], episode.actor_speed_mps[i],
-                        episode.actor_valid[i], episode.actor_mode, np.zeros(n), np.zeros((n, 0, 2)), np.zeros((n, 0)),
-                        np.zeros(n, np.int64))
-    return WorldState(int(episode.step_index[i]), int(episode.t_us[i]), ego, actors)
-
 
 def bench_engine(scenario: Scenario, steps: Optional[int], repeats: int, reactive: bool) -> dict:
     context = prepare(scenario, EngineConfig(reactive=reactive, max_steps=steps, stop_at_route_end=False))
@@ -49,7 +40,7 @@ def bench_engine(scenario: Scenario, steps: Optional[int], repeats: int, reactiv
         episode = run_episode(context, ExpertPolicy())
         rates.append(episode.num_steps / episode.wall_s)
     indices = np.arange(0, len(episode.step_index), max(len(episode.step_index) // 40, 1))
-    states = [_state_at(episode, int(i), scenario) for i in indices]
+    states = [episode.recorded_state(int(i)) for i in indices]
     hit = np.zeros(scenario.actors.num_actors, bool)
     t0 = time.perf_counter()
     for s in states:

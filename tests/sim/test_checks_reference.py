@@ -11,10 +11,9 @@ import pytest
 from scenarios.synthetic import ActorSpec, straight_road_scenario
 from sim.checks import CheckParams, colliding_actors, ego_corners, off_road, time_to_collision
 from sim.checks_reference import shapely_checks
-from sim.engine import EngineConfig, Episode, prepare, run_episode
+from sim.engine import EngineConfig, prepare, run_episode
 from sim.policies.builtin import ConstantVelocityPolicy, ExpertPolicy
-from sim.types.scenario import EgoLog, Scenario
-from sim.types.state import ActorState, EgoState, WorldState
+from sim.types.scenario import EgoLog
 
 # Positions and speeds off the 0.1 s x 1 m/s grid: exactly touching boxes (a float tie) would make
 # the comparison a coin toss between two exact methods.
@@ -22,15 +21,6 @@ TRAFFIC = (ActorSpec(x_m=60.37, lane=0, speed_mps=0.0), ActorSpec(x_m=45.21, lan
            ActorSpec(x_m=120.53, lane=-1, speed_mps=9.07), ActorSpec(x_m=10.11, lane=0, speed_mps=13.29),
            ActorSpec(x_m=80.73, lane=0, speed_mps=4.17, size_wlh_m=(2.5, 10.0, 3.0), category="vehicle.bus.rigid"))
 
-
-def world_state(episode: Episode, i: int, scenario: Scenario) -> WorldState:
-    """The recorded world at state i (the checks read poses and speeds only)."""
-    ego = EgoState(*episode.ego_xy[i], episode.ego_yaw_rad[i], episode.ego_speed_mps[i], 0.0, 0.0, 0.0)
-    n = scenario.actors.num_actors
-    actors = ActorState(episode.actor_xy[i], episode.actor_yaw_rad[i], episode.actor_speed_mps[i],
-                        episode.actor_valid[i], episode.actor_mode, np.zeros(n), np.zeros((n, 0, 2)), np.zeros((n, 0)),
-                        np.zeros(n, np.int64))
-    return WorldState(int(episode.step_index[i]), int(episode.t_us[i]), ego, actors)
 
 
 @pytest.mark.parametrize("policy, ego_lane, shift_m", [(ExpertPolicy, 0, 0.0), (ConstantVelocityPolicy, 0, 0.0),
@@ -47,7 +37,7 @@ def test_compiled_checks_match_shapely_on_every_state(policy, ego_lane, shift_m)
     size = scenario.actors.size_wlh_m
     collisions = finite_ttc = off = 0
     for i in range(len(episode.step_index)):
-        state = world_state(episode, i, scenario)
+        state = episode.recorded_state(i)
         collision, leaves_road, ttc = shapely_checks(scenario, state, check)
         assert bool(colliding_actors(state.ego, scenario.ego_params, state.actors, size).any()) == collision
         assert off_road(scenario.map, ego_corners(state.ego, scenario.ego_params)) == leaves_road
