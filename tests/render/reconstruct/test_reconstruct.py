@@ -18,16 +18,6 @@ from sim.geometry import invert_pose, pose_from_xy_yaw
 from sim.types.scenario import ActorKind, ActorTracks
 from tests.render.test_cpu_rasterizer import random_scene
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """One torch thread (steadier than two on the shared 2-core machine), restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 W, H = 64, 48
 K = np.array([[60.0, 0.0, 32.0], [0.0, 60.0, 24.0], [0.0, 0.0, 1.0]])
 # camera looking along world +x from (0, 0, 1.5): OpenCV axes x right = -y world, y down = -z, z forward = +x
