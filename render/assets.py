@@ -97,7 +97,8 @@ def car_asset(length_m: float, width_m: float, height_m: float, rng: np.random.G
     def side_color(u, v):
         out = np.broadcast_to(GLASS, (len(u), 3)).copy()
         x = rear_b + u
-        pillar = (x < rear_b + (rear_r - rear_b) * v / cab_h + 0.16) | (x > front_b - (front_b - front_r) * v / cab_h - 0.1)
+        pillar = ((x < rear_b + (rear_r - rear_b) * v / cab_h + 0.16)
+                  | (x > front_b - (front_b - front_r) * v / cab_h - 0.1))
         pillar |= np.abs(x - 0.5 * (rear_r + front_r)) < 0.06
         out[pillar | (v < sill) | (v > cab_h - 0.06)] = paint
         return out
@@ -189,13 +190,15 @@ def pedestrian_asset(length_m: float, width_m: float, height_m: float, rng: np.r
     hip_w = min(0.17 * s, 0.45 * width_m)
     stride = rng.uniform(-0.12, 0.12) * s
     for sign, swing in ((1.0, stride), (-1.0, -stride)):
-        prim.ellipsoid(b, (swing, sign * hip_w / 2, z0 + 0.43 * s), (0.075 * s, 0.075 * s, 0.42 * s), spacing_m, trousers)
+        prim.ellipsoid(b, (swing, sign * hip_w / 2, z0 + 0.43 * s), (0.075 * s, 0.075 * s, 0.42 * s), spacing_m,
+                       trousers)
         prim.ellipsoid(b, (swing + 0.05 * s, sign * hip_w / 2, z0 + 0.035 * s), (0.13 * s, 0.055 * s, 0.04 * s),
                        spacing_m, (0.08, 0.07, 0.07))
     prim.ellipsoid(b, (0, 0, z0 + 0.88 * s), (0.12 * s, 0.17 * s, 0.1 * s), spacing_m, trousers)
     prim.ellipsoid(b, (0, 0, z0 + 1.2 * s), (0.13 * s, 0.2 * s, 0.3 * s), spacing_m, shirt)
     for sign, swing in ((1.0, -stride), (-1.0, stride)):
-        prim.ellipsoid(b, (0.6 * swing, sign * 0.25 * s, z0 + 1.12 * s), (0.055 * s, 0.055 * s, 0.3 * s), spacing_m, shirt)
+        prim.ellipsoid(b, (0.6 * swing, sign * 0.25 * s, z0 + 1.12 * s), (0.055 * s, 0.055 * s, 0.3 * s), spacing_m,
+                       shirt)
         prim.ellipsoid(b, (1.1 * swing, sign * 0.26 * s, z0 + 0.8 * s), (0.04 * s, 0.04 * s, 0.05 * s), spacing_m, skin)
     prim.ellipsoid(b, (0, 0, z0 + 1.52 * s), (0.05 * s, 0.05 * s, 0.06 * s), spacing_m, skin)
     prim.ellipsoid(b, (0.01 * s, 0, z0 + 1.64 * s), (0.1 * s, 0.085 * s, 0.115 * s), spacing_m,
@@ -229,7 +232,8 @@ def cyclist_asset(length_m: float, width_m: float, height_m: float, rng: np.rand
         torso_c = 0.5 * (hip + shoulder)
         tilt = np.arctan2(shoulder[0] - hip[0], shoulder[2] - hip[2])
         rot = np.array([[np.cos(tilt), 0, np.sin(tilt)], [0, 1, 0], [-np.sin(tilt), 0, np.cos(tilt)]])
-        prim.ellipsoid(b, torso_c, (0.12, 0.19, 0.5 * np.linalg.norm(shoulder - hip) + 0.05), spacing_m, shirt, rotation=rot)
+        prim.ellipsoid(b, torso_c, (0.12, 0.19, 0.5 * np.linalg.norm(shoulder - hip) + 0.05), spacing_m, shirt,
+                       rotation=rot)
         prim.ellipsoid(b, shoulder + (0.08, 0, 0.22), (0.1, 0.085, 0.115), spacing_m,
                        lambda up, _a: np.where((up > 0.2)[:, None], np.array([0.9, 0.9, 0.2]), skin))
         for sign in (1.0, -1.0):
@@ -265,18 +269,18 @@ def static_asset(length_m: float, width_m: float, height_m: float, rng: np.rando
 
 def asset_for_actor(kind: int, category: str, size_wlh_m: np.ndarray, rng: np.random.Generator) -> GaussianScene:
     """The asset that fits an actor of this kind, dataset category and box (width, length, height)."""
-    w, l, h = (float(v) for v in size_wlh_m)
+    width_m, length_m, height_m = (float(v) for v in size_wlh_m)
     if kind == ActorKind.PEDESTRIAN:
-        return pedestrian_asset(l, w, h, rng)
+        return pedestrian_asset(length_m, width_m, height_m, rng)
     if kind == ActorKind.CYCLIST:
-        return cyclist_asset(l, w, h, rng)
+        return cyclist_asset(length_m, width_m, height_m, rng)
     if kind == ActorKind.STATIC:
-        return static_asset(l, w, h, rng)
+        return static_asset(length_m, width_m, height_m, rng)
     if "bus" in category:
-        return truck_asset(l, w, h, rng, bus=True)
-    if "truck" in category or "trailer" in category or "construction" in category or l > 7.0:
-        return truck_asset(l, w, h, rng)
-    return car_asset(l, w, h, rng)
+        return truck_asset(length_m, width_m, height_m, rng, bus=True)
+    if "truck" in category or "trailer" in category or "construction" in category or length_m > 7.0:
+        return truck_asset(length_m, width_m, height_m, rng)
+    return car_asset(length_m, width_m, height_m, rng)
 
 
 @dataclass(frozen=True, eq=False)

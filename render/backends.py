@@ -112,7 +112,8 @@ def render_rig(scene: GaussianScene | ActivatedGaussians, actor_placement: Actor
     dynamic = place_actors(actor_placement) if actor_placement is not None else None
     viewmats = np.asarray(viewmats_world_to_camera, np.float64).reshape(-1, 4, 4)
     ks = np.asarray(Ks, np.float64).reshape(-1, 3, 3)
-    constant_bg = None if isinstance(background, SkyGradient) or background is None else np.asarray(background, np.float32)
+    constant_bg = (None if isinstance(background, SkyGradient) or background is None
+                   else np.asarray(background, np.float32))
     if name == "gsplat":
         from render.gsplat_backend import GsplatRasterizer
 
@@ -132,6 +133,7 @@ def render_rig(scene: GaussianScene | ActivatedGaussians, actor_placement: Actor
         sky = background
         rgb = np.ascontiguousarray(rgb, np.float32)
         with PARALLEL_LOCK:
-            _composite_sky(rgb, alpha, viewmats, ks, np.asarray(sky.zenith_rgb, np.float32), np.asarray(sky.horizon_rgb, np.float32),
-                           np.asarray(sky.below_rgb, np.float32), float(sky.exponent), float(sky.below_fade))
+            _composite_sky(rgb, alpha, viewmats, ks, np.asarray(sky.zenith_rgb, np.float32),
+                           np.asarray(sky.horizon_rgb, np.float32), np.asarray(sky.below_rgb, np.float32),
+                           float(sky.exponent), float(sky.below_fade))
     return RenderOutput(rgb=rgb, depth=depth, alpha=alpha)

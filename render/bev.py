@@ -46,15 +46,19 @@ class BevPainter:
         self.ax.set_aspect("equal")
         self.ax.axis("off")
         road = scenario.map
-        self.ax.add_collection(PolyCollection(_polygons_xy(road.drivable_area), facecolor="#bdbdbd", edgecolor="#9e9e9e", lw=0.5))
+        self.ax.add_collection(PolyCollection(_polygons_xy(road.drivable_area), facecolor="#bdbdbd",
+                                              edgecolor="#9e9e9e", lw=0.5))
         for walk in road.walkways:
             self.ax.add_collection(PolyCollection(_polygons_xy(walk), facecolor="#d9d2c5", edgecolor="none"))
         for crossing in road.ped_crossings:
-            self.ax.add_collection(PolyCollection(_polygons_xy(crossing), facecolor="#f0f0f0", edgecolor="#ffffff", hatch="//", lw=0))
+            self.ax.add_collection(PolyCollection(_polygons_xy(crossing), facecolor="#f0f0f0", edgecolor="#ffffff",
+                                                  hatch="//", lw=0))
         lanes = [road.lanes.centerline(i) for i in range(road.lanes.num_lanes)]
         self.ax.add_collection(LineCollection(lanes, colors="#ffffff", linewidths=0.6, linestyles="dashed", alpha=0.8))
-        self.ax.plot(scenario.route.centerline_xy[:, 0], scenario.route.centerline_xy[:, 1], color="#9ecae1", lw=3, alpha=0.6, zorder=2)
-        self.ax.plot(scenario.ego.xy[scenario.ego.valid, 0], scenario.ego.xy[scenario.ego.valid, 1], color="#555555", lw=1, ls=":", zorder=3)
+        self.ax.plot(scenario.route.centerline_xy[:, 0], scenario.route.centerline_xy[:, 1], color="#9ecae1", lw=3,
+                     alpha=0.6, zorder=2)
+        self.ax.plot(scenario.ego.xy[scenario.ego.valid, 0], scenario.ego.xy[scenario.ego.valid, 1], color="#555555",
+                     lw=1, ls=":", zorder=3)
         self.actors = PolyCollection([], zorder=5, edgecolor="black", lw=0.5)
         self.ax.add_collection(self.actors)
         self.ego = PolyCollection([], zorder=6, facecolor=EGO_COLOR, edgecolor="black", lw=0.8)
@@ -62,7 +66,8 @@ class BevPainter:
         (self.trail,) = self.ax.plot([], [], color=EGO_COLOR, lw=2, zorder=4)
         (self.plan,) = self.ax.plot([], [], color="#9467bd", lw=1.5, marker=".", ms=2, zorder=4)
         self.text = self.ax.text(0.01, 0.99, "", transform=self.ax.transAxes, va="top", ha="left", fontsize=9,
-                                 family="monospace", zorder=10, bbox=dict(facecolor="white", alpha=0.85, edgecolor="none"))
+                                 family="monospace", zorder=10,
+                                 bbox=dict(facecolor="white", alpha=0.85, edgecolor="none"))
 
     def frame(self, index: int) -> np.ndarray:
         """(H, W, 3) uint8 image of recorded state `index`."""
@@ -75,7 +80,8 @@ class BevPainter:
         valid = ep.actor_valid[index]
         size = sc.actors.size_wlh_m[valid]
         boxes = box_corners_xy(ep.actor_xy[index, valid], ep.actor_yaw_rad[index, valid], size[:, 1], size[:, 0])
-        colors = [ADVERSARY_COLOR if ep.actor_mode[i] == ActorMode.ADVERSARY else KIND_COLORS[ActorKind(sc.actors.kind[i])]
+        colors = [ADVERSARY_COLOR if ep.actor_mode[i] == ActorMode.ADVERSARY
+                  else KIND_COLORS[ActorKind(sc.actors.kind[i])]
                   for i in np.flatnonzero(valid)]
         self.actors.set_verts(list(boxes))
         self.actors.set_facecolor(colors)
@@ -101,7 +107,8 @@ class BevPainter:
         plt.close(self.fig)
 
 
-def bev_frame(scenario: Scenario, episode: Episode, index: int, size_px: int = 480, view_radius_m: float = 40.0) -> np.ndarray:
+def bev_frame(scenario: Scenario, episode: Episode, index: int, size_px: int = 480,
+              view_radius_m: float = 40.0) -> np.ndarray:
     """One (H, W, 3) uint8 bird's-eye snapshot of recorded state `index`."""
     painter = BevPainter(scenario, episode, size_px, view_radius_m)
     try:

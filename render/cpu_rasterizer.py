@@ -63,7 +63,8 @@ def _sh_color(sh, i, degree, dx, dy, dz, out, o):
     for c in range(3):
         v = 0.28209479177387814 * sh[i, 0, c]
         if degree >= 1:
-            v += -0.48860251190292 * y * sh[i, 1, c] + 0.48860251190292 * z * sh[i, 2, c] - 0.48860251190292 * x * sh[i, 3, c]
+            v += (-0.48860251190292 * y * sh[i, 1, c] + 0.48860251190292 * z * sh[i, 2, c]
+                  - 0.48860251190292 * x * sh[i, 3, c])
         if degree >= 2:
             z2 = z * z
             fc1, fs1 = x * x - y * y, 2.0 * x * y
@@ -290,7 +291,8 @@ def rasterize_cpu(gaussians: ActivatedGaussians | list[ActivatedGaussians], view
     """
     parts = [gaussians] if isinstance(gaussians, ActivatedGaussians) else list(gaussians)
     with PARALLEL_LOCK:
-        return _rasterize(parts, viewmats_world_to_camera, Ks, width, height, background_rgb, eps2d, near_plane, far_plane)
+        return _rasterize(parts, viewmats_world_to_camera, Ks, width, height, background_rgb, eps2d, near_plane,
+                          far_plane)
 
 
 def _rasterize(parts, viewmats_world_to_camera, Ks, width, height, background_rgb, eps2d, near_plane, far_plane):
@@ -321,6 +323,6 @@ def _rasterize(parts, viewmats_world_to_camera, Ks, width, height, background_rg
         visible = np.flatnonzero((tile_rect[:, 2] > tile_rect[:, 0]) & (tile_rect[:, 3] > tile_rect[:, 1]))
         order = visible[np.argsort(depth[visible], kind="stable")]
         offsets, ids = _bin_tiles(order, tile_rect, tiles_x, tiles_x * tiles_y)
-        _composite_tiles(_interleaved_tiles(tiles_x * tiles_y), offsets, ids, xy, conic, opacities, colors, depth, radius, width, height,
-                         tiles_x, TILE_SIZE, background, rgb[c], depth_img[c], alpha[c])
+        _composite_tiles(_interleaved_tiles(tiles_x * tiles_y), offsets, ids, xy, conic, opacities, colors, depth,
+                         radius, width, height, tiles_x, TILE_SIZE, background, rgb[c], depth_img[c], alpha[c])
     return rgb, depth_img, alpha

@@ -86,7 +86,8 @@ def load_ply(path: str | Path) -> GaussianScene:
     return load_ply_with_extras(path, ())[0]
 
 
-def load_ply_with_extras(path: str | Path, extra_names: tuple[str, ...] | list[str]) -> tuple[GaussianScene, dict[str, np.ndarray]]:
+def load_ply_with_extras(path: str | Path, extra_names: tuple[str, ...] | list[str],
+                         ) -> tuple[GaussianScene, dict[str, np.ndarray]]:
     """Read a Gaussian PLY and the named extra per-vertex properties (each must be present)."""
     path = Path(path)
     try:
@@ -106,7 +107,8 @@ def load_ply_with_extras(path: str | Path, extra_names: tuple[str, ...] | list[s
     num_rest = len(rest_ids)
     if rest_ids != list(range(num_rest)):
         missing = sorted(set(range(max(rest_ids) + 1)) - set(rest_ids))
-        raise SceneFileError(f"{path}: property f_rest_{missing[0]} is missing (f_rest_* must be numbered 0..{max(rest_ids)})")
+        raise SceneFileError(f"{path}: property f_rest_{missing[0]} is missing "
+                             f"(f_rest_* must be numbered 0..{max(rest_ids)})")
     if num_rest % 3 or (num_rest // 3 + 1) not in (1, 4, 9, 16):
         raise SceneFileError(
             f"{path}: {num_rest} f_rest_* properties is not 3 * ((degree + 1)^2 - 1) for an SH degree 0..3 "

@@ -149,7 +149,8 @@ class ProxyOutput:
 class ProxyRenderer:
     """Renders the ground mesh of a map and actor boxes with pyrender, offscreen, at width x height."""
 
-    def __init__(self, road_map: RoadMap, width_px: int, height_px: int, ground_height: GroundHeight | None = None) -> None:
+    def __init__(self, road_map: RoadMap, width_px: int, height_px: int,
+                 ground_height: GroundHeight | None = None) -> None:
         self._pyrender = _pyrender()
         self.width_px, self.height_px = int(width_px), int(height_px)
         self._ground = self._pyrender.Mesh.from_trimesh(ground_mesh(road_map, ground_height), smooth=False)
@@ -167,8 +168,8 @@ class ProxyRenderer:
         seg = {scene.add(self._ground): (0, 0, 1)}  # colour-coded id 1<<16 = the ground
         instance_class = {}
         for i in np.flatnonzero(np.asarray(box_visible, bool)):
-            w, l, h = (float(v) for v in box_size_wlh_m[i])
-            mesh = pr.Mesh.from_trimesh(trimesh.creation.box(extents=(l, w, h)), smooth=False)
+            width_m, length_m, height_m = (float(v) for v in box_size_wlh_m[i])
+            mesh = pr.Mesh.from_trimesh(trimesh.creation.box(extents=(length_m, width_m, height_m)), smooth=False)
             c = box_center_xyz[i]
             node = scene.add(mesh, pose=pose_from_xy_yaw(c[0], c[1], box_yaw_rad[i], c[2]))
             code = int(i) + 1

@@ -33,7 +33,8 @@ def tile_rig(rgb: np.ndarray, names: np.ndarray | list[str]) -> np.ndarray:
     else:
         grid = [list(range(r, min(r + 3, c))) for r in range(0, c, 3)]
     black = np.zeros((h, w, 3), np.uint8)
-    return np.concatenate([np.concatenate([rgb[i] for i in row] + [black] * (3 - len(row)), axis=1) for row in grid], axis=0)
+    return np.concatenate([np.concatenate([rgb[i] for i in row] + [black] * (3 - len(row)), axis=1) for row in grid],
+                          axis=0)
 
 
 def _even(frame: np.ndarray) -> np.ndarray:
@@ -74,7 +75,8 @@ class RigVideoWriter:
         if self.per_camera:
             for name, frame in zip(images.names, images.rgb):
                 self._writer(str(name), self.out_dir / f"{self.prefix}{name}.mp4").append_data(_even(frame))
-        self._writer("rig", self.out_dir / f"{self.prefix}rig.mp4").append_data(_even(tile_rig(images.rgb, images.names)))
+        rig_writer = self._writer("rig", self.out_dir / f"{self.prefix}rig.mp4")
+        rig_writer.append_data(_even(tile_rig(images.rgb, images.names)))
 
     def close(self, keep: bool = True) -> None:
         for key, (writer, tmp, target) in self._writers.items():
@@ -93,7 +95,8 @@ class RigVideoWriter:
         self.close(keep=exc_type is None)
 
 
-def write_rig_videos(frames: list[CameraImages], out_dir: str | Path, fps: float = 10.0, prefix: str = "") -> dict[str, Path]:
+def write_rig_videos(frames: list[CameraImages], out_dir: str | Path, fps: float = 10.0,
+                     prefix: str = "") -> dict[str, Path]:
     """Write per-camera and tiled rig mp4s of a list of frames; returns {camera name or "rig": path}."""
     with RigVideoWriter(out_dir, fps=fps, prefix=prefix) as writer:
         for images in frames:

@@ -59,13 +59,17 @@ def quaternion_from_rotation_matrix(rotation: np.ndarray) -> np.ndarray:
         sel = best == k
         rs, ss = r[sel], s[sel]
         if k == 0:
-            q[sel] = np.stack([0.25 * ss, (rs[:, 2, 1] - rs[:, 1, 2]) / ss, (rs[:, 0, 2] - rs[:, 2, 0]) / ss, (rs[:, 1, 0] - rs[:, 0, 1]) / ss], -1)
+            q[sel] = np.stack([0.25 * ss, (rs[:, 2, 1] - rs[:, 1, 2]) / ss,
+                               (rs[:, 0, 2] - rs[:, 2, 0]) / ss, (rs[:, 1, 0] - rs[:, 0, 1]) / ss], -1)
         elif k == 1:
-            q[sel] = np.stack([(rs[:, 2, 1] - rs[:, 1, 2]) / ss, 0.25 * ss, (rs[:, 0, 1] + rs[:, 1, 0]) / ss, (rs[:, 0, 2] + rs[:, 2, 0]) / ss], -1)
+            q[sel] = np.stack([(rs[:, 2, 1] - rs[:, 1, 2]) / ss, 0.25 * ss,
+                               (rs[:, 0, 1] + rs[:, 1, 0]) / ss, (rs[:, 0, 2] + rs[:, 2, 0]) / ss], -1)
         elif k == 2:
-            q[sel] = np.stack([(rs[:, 0, 2] - rs[:, 2, 0]) / ss, (rs[:, 0, 1] + rs[:, 1, 0]) / ss, 0.25 * ss, (rs[:, 1, 2] + rs[:, 2, 1]) / ss], -1)
+            q[sel] = np.stack([(rs[:, 0, 2] - rs[:, 2, 0]) / ss, (rs[:, 0, 1] + rs[:, 1, 0]) / ss,
+                               0.25 * ss, (rs[:, 1, 2] + rs[:, 2, 1]) / ss], -1)
         else:
-            q[sel] = np.stack([(rs[:, 1, 0] - rs[:, 0, 1]) / ss, (rs[:, 0, 2] + rs[:, 2, 0]) / ss, (rs[:, 1, 2] + rs[:, 2, 1]) / ss, 0.25 * ss], -1)
+            q[sel] = np.stack([(rs[:, 1, 0] - rs[:, 0, 1]) / ss, (rs[:, 0, 2] + rs[:, 2, 0]) / ss,
+                               (rs[:, 1, 2] + rs[:, 2, 1]) / ss, 0.25 * ss], -1)
     q = np.where(q[..., :1] < 0, -q, q)
     return q
 
@@ -118,14 +122,16 @@ def invert_pose(pose: np.ndarray) -> np.ndarray:
     return pose_matrix(rot_t, -np.einsum("...ij,...j->...i", rot_t, pose[..., :3, 3]))
 
 
-def global_to_local_xy(xy_in_global: np.ndarray, origin_xy: np.ndarray, origin_yaw_rad: float | np.ndarray) -> np.ndarray:
+def global_to_local_xy(xy_in_global: np.ndarray, origin_xy: np.ndarray,
+                       origin_yaw_rad: float | np.ndarray) -> np.ndarray:
     """Points (..., 2) in global to the frame at origin (x forward along yaw, y left)."""
     d = np.asarray(xy_in_global, dtype=np.float64) - origin_xy
     c, s = np.cos(origin_yaw_rad), np.sin(origin_yaw_rad)
     return np.stack([c * d[..., 0] + s * d[..., 1], -s * d[..., 0] + c * d[..., 1]], axis=-1)
 
 
-def local_to_global_xy(xy_in_local: np.ndarray, origin_xy: np.ndarray, origin_yaw_rad: float | np.ndarray) -> np.ndarray:
+def local_to_global_xy(xy_in_local: np.ndarray, origin_xy: np.ndarray,
+                       origin_yaw_rad: float | np.ndarray) -> np.ndarray:
     """Points (..., 2) in the frame at origin to global."""
     p = np.asarray(xy_in_local, dtype=np.float64)
     c, s = np.cos(origin_yaw_rad), np.sin(origin_yaw_rad)

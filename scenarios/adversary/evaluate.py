@@ -169,7 +169,8 @@ def evaluate_adversary(config: EvalConfig, out_dir: str | Path | None = None, pr
         details.append({"scene": s.scene_id, "candidate": cand.to_dict(), "seed": seed,
                         **{m: results[m].to_dict() for m in modes}})
         bar.set_postfix({f"{m} {k}": f"{np.mean([getattr(o, a) for o in outcomes[m]]):.2f}"
-                         for m, k, a in (("guided", "critical", "critical"), ("unguided", "non-ego", "nonego_collision"))
+                         for m, k, a in (("guided", "critical", "critical"),
+                                         ("unguided", "non-ego", "nonego_collision"))
                          if m in modes})
     la, lj = np.concatenate(log_acc), np.concatenate(log_jerk)
     table = {}

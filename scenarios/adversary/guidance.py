@@ -225,7 +225,8 @@ def costs(traj: torch.Tensor, controls: torch.Tensor, scene: GuidanceScene,
         if len(keep):
             ac, ar = box_discs(xs, yaws, scene.adv_half_lw)  # (B, F, 3, 2), scalar
             half = scene.others_half_lw[keep]
-            oc, orad = box_discs(scene.others_xy[keep, fs], scene.others_yaw[keep, fs], half[:, None, :])  # (N, F, 3, 2)
+            oc, orad = box_discs(scene.others_xy[keep, fs], scene.others_yaw[keep, fs],
+                                 half[:, None, :])  # (N, F, 3, 2)
             diff = ac[:, None, :, :, None, :] - oc[None, :, :, None, :, :]  # (B, N, F, 3, 3, 2)
             dist = torch.sqrt((diff ** 2).sum(-1) + 1e-6)
             pen = torch.relu(ar + orad[None, :, :, None, None] + weights.collision_margin_m - dist)

@@ -382,7 +382,8 @@ class AdversaryPlanner:
                 fut_yaw[n] = act.yaw_rad[j]
                 fut_valid[n] = True
         return PlanInputs(
-            road=sc.map, origin_xy=origin, origin_yaw=float(act.yaw_rad[row]), speed=float(max(act.speed_mps[row], 0.0)),
+            road=sc.map, origin_xy=origin, origin_yaw=float(act.yaw_rad[row]),
+            speed=float(max(act.speed_mps[row], 0.0)),
             length_width_m=(float(tracks.size_wlh_m[row, 1]), float(tracks.size_wlh_m[row, 0])),
             hist_xy=hist_xy, hist_yaw=hist_yaw, hist_valid=hist_valid,
             ego_now_xy=ego_c, ego_now_yaw=float(ego.yaw_rad), ego_now_speed=float(max(ego.speed_mps, 0.0)),

@@ -50,7 +50,8 @@ def test_single_gaussian_has_the_analytic_footprint() -> None:
     assert (peak[1], peak[0]) == (int(center[0]), int(center[1]))  # the pixel holding the projected mean
     covered = expected > 0
     np.testing.assert_allclose(depth[0][covered], z, rtol=1e-5)  # expected depth of one Gaussian is its z
-    np.testing.assert_allclose(rgb[0][~covered], np.broadcast_to([0.0, 0.0, 1.0], (int((~covered).sum()), 3)))  # background
+    np.testing.assert_allclose(rgb[0][~covered],
+                               np.broadcast_to([0.0, 0.0, 1.0], (int((~covered).sum()), 3)))  # background
     np.testing.assert_allclose(rgb[0][covered], expected[covered, None] * [0.8, 0.3, 0.1]
                                + (1 - expected[covered, None]) * [0.0, 0.0, 1.0], atol=2e-5)
 

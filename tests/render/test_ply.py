@@ -146,7 +146,8 @@ def test_truncated_data_names_the_count(tmp_path: Path) -> None:
     good = tmp_path / "good.ply"
     save_ply(good, random_scene(4, 1))
     raw = good.read_bytes()
-    with pytest.raises(SceneFileError, match=r"truncated: the header declares 4 vertices of 104 bytes \(416 bytes\) but only 406"):
+    with pytest.raises(SceneFileError,
+                       match=r"truncated: the header declares 4 vertices of 104 bytes \(416 bytes\) but only 406"):
         load_ply(_write(tmp_path, raw[:-10]))
 
 

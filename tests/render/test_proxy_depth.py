@@ -30,13 +30,15 @@ def setup():
 def test_proxy_box_lands_where_the_pinhole_model_puts_it(setup) -> None:
     _, rig, views, proxy = setup
     center = np.array([[-18.0, -5.25, 0.8]])  # 12 m ahead of the rear axle, in the ego's lane
-    out = proxy.render(views, rig.intrinsics, center, np.zeros(1), np.array([[1.8, 4.5, 1.6]]), np.array([0]), np.array([True]))
+    out = proxy.render(views, rig.intrinsics, center, np.zeros(1), np.array([[1.8, 4.5, 1.6]]), np.array([0]),
+                       np.array([True]))
     p = views[0] @ np.array([*center[0], 1.0])
     u, v = (rig.intrinsics[0] @ p[:3])[:2] / p[2]
     assert out.instance[0, int(v), int(u)] == 0 and out.semantic[0, int(v), int(u)] == ProxyClass.VEHICLE
     np.testing.assert_allclose(out.depth[0, int(v), int(u)], p[2] - 2.25, rtol=0.02)  # the box's back face
     assert (out.semantic[1] == ProxyClass.ROAD).mean() > 0.2 and (out.instance[1] == -1).all()  # behind: road only
-    hidden = proxy.render(views, rig.intrinsics, center, np.zeros(1), np.array([[1.8, 4.5, 1.6]]), np.array([0]), np.array([False]))
+    hidden = proxy.render(views, rig.intrinsics, center, np.zeros(1), np.array([[1.8, 4.5, 1.6]]), np.array([0]),
+                          np.array([False]))
     assert (hidden.instance == -1).all()
 
 

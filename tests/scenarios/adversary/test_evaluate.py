@@ -17,9 +17,10 @@ def test_evaluation_runs_only_the_requested_modes(demo_dataroot, model, tmp_path
                      episode_steps=20, modes=("unguided",))
     report = evaluate_adversary(cfg, tmp_path, progress=False, model=model)
     assert set(report["table"]) == {"log", "unguided"} and report["table"]["unguided"]["attempts"] == 1
-    assert 0.0 <= report["table"]["unguided"]["nonego_at_fault_rate"] <= report["table"]["unguided"]["nonego_collision_rate"]
-    lo, hi = report["table"]["unguided"]["nonego_collision_ci95"]
-    assert 0.0 <= lo <= report["table"]["unguided"]["nonego_collision_rate"] <= hi <= 1.0
+    unguided = report["table"]["unguided"]
+    assert 0.0 <= unguided["nonego_at_fault_rate"] <= unguided["nonego_collision_rate"]
+    lo, hi = unguided["nonego_collision_ci95"]
+    assert 0.0 <= lo <= unguided["nonego_collision_rate"] <= hi <= 1.0
     assert "adversary at fault" in (tmp_path / "adversary_eval.md").read_text()
     assert critical_by_type(report, "guided") == {}
     assert sum(n for _, n in critical_by_type(report, "unguided").values()) == 1

@@ -25,8 +25,8 @@ def test_features_are_invariant_to_the_global_frame():
         def rot(p):
             return p @ np.array([[c, s], [-s, c]]) + shift
         area = shapely.affinity.affine_transform(sc.map.drivable_area, [c, -s, s, c, shift[0], shift[1]])
-        road = dataclasses.replace(sc.map, drivable_area=area,
-                                   lanes=dataclasses.replace(sc.map.lanes, centerline_xy=rot(sc.map.lanes.centerline_xy)))
+        lanes = dataclasses.replace(sc.map.lanes, centerline_xy=rot(sc.map.lanes.centerline_xy))
+        road = dataclasses.replace(sc.map, drivable_area=area, lanes=lanes)
         k = 10
         return actor_features(road, rot(a.xy[0, k]), a.yaw_rad[0, k] + yaw, rot(a.xy[0, k - 9:k + 1]),
                               a.yaw_rad[0, k - 9:k + 1] + yaw, np.ones(10, bool), 8.0, (4.6, 1.9),

@@ -12,7 +12,8 @@ from sim.errors import ConfigError
 def test_shipped_checkpoint_is_small_and_describes_its_training(model):
     assert DEFAULT_CHECKPOINT.stat().st_size < 5_000_000
     meta = model.metadata
-    assert meta["heldout_scenes"] and meta["train_scenes"] and not set(meta["heldout_scenes"]) & set(meta["train_scenes"])
+    assert meta["heldout_scenes"] and meta["train_scenes"]
+    assert not set(meta["heldout_scenes"]) & set(meta["train_scenes"])
     assert model.denoiser.config.future_steps == FUTURE_STEPS
 
 

@@ -16,8 +16,9 @@ def test_training_is_deterministic_for_a_seed(tmp_path):
 
     specs = tuple(ActorSpec(x_m=float(x), lane=lane, speed_mps=float(v))
                   for x, lane, v in [(0, 0, 8), (30, 1, 10), (90, -1, 9), (150, -2, 7), (60, 0, 6)])
-    scenes = [LoadedScene(f"synthetic/road-{i}", "synthetic", straight_road_scenario(num_steps=70, actors=specs[i:] + specs[:i],
-                                                                                     name=f"road-{i}")) for i in range(3)]
+    scenes = [LoadedScene(f"synthetic/road-{i}", "synthetic",
+                          straight_road_scenario(num_steps=70, actors=specs[i:] + specs[:i], name=f"road-{i}"))
+              for i in range(3)]
     cfg = TrainConfig(iterations=4, batch_size=16, eval_every=2, threads=1, seed=3,
                       model=ModelConfig(hidden=32, blocks=1, context=32, enc=16),
                       samples=SampleConfig(fit_iterations=10, stride_steps=4))
