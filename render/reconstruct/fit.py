@@ -244,7 +244,8 @@ class Trainer:
         self.supports_pixel_masks = supports_pixel_masks
         self.num_actors = frames.actors.num_actors
         if len(init.actors) != self.num_actors:
-            raise ValueError(f"the initial scene has {len(init.actors)} actor sets, the frames {self.num_actors} actors")
+            raise ValueError(f"the initial scene has {len(init.actors)} actor sets, "
+                             f"the frames {self.num_actors} actors")
         self.scene_scale = scene_scale(frames)
         torch.manual_seed(config.seed)
         degree = config.sh_degree
@@ -507,8 +508,8 @@ class Trainer:
         sh = p["sh0"] if "shN" not in p else np.concatenate([p["sh0"], p["shN"]], 1)
         owner = np.round(p["owner"]).astype(np.int64)
         scene = GaussianScene(means=p["means"].astype(np.float32), quats_wxyz=p["quats"].astype(np.float32),
-                              log_scales=p["scales"].astype(np.float32), opacity_logits=p["opacities"].astype(np.float32),
-                              sh=sh.astype(np.float32))
+                              log_scales=p["scales"].astype(np.float32),
+                              opacity_logits=p["opacities"].astype(np.float32), sh=sh.astype(np.float32))
         return scene.subset(owner < 0), [scene.subset(owner == j) for j in range(self.num_actors)]
 
 

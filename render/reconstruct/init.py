@@ -204,10 +204,11 @@ def map_points(road_map, path_xyz: np.ndarray, config: InitConfig, rng: np.rando
 
     path_xyz = np.asarray(path_xyz, np.float64).reshape(-1, 3)
     ground = GroundHeight(path_xyz[:, :2], path_xyz[:, 2])
-    region = (Point(*path_xyz[0, :2]) if len(path_xyz) == 1 else LineString(path_xyz[:, :2])).buffer(config.path_radius_m)
+    path = Point(*path_xyz[0, :2]) if len(path_xyz) == 1 else LineString(path_xyz[:, :2])
+    region = path.buffer(config.path_radius_m)
     drivable = road_map.drivable_area.intersection(region) if road_map is not None else region.buffer(0)
     if drivable.is_empty:
-        drivable = (Point(*path_xyz[0, :2]) if len(path_xyz) == 1 else LineString(path_xyz[:, :2])).buffer(6.0)
+        drivable = path.buffer(6.0)
     shapely.prepare(drivable)
 
     def sample_in(geometry, n: int) -> np.ndarray:

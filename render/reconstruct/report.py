@@ -102,7 +102,8 @@ def write_report(out_dir: str | Path, frames: FrameSet, result: FitResult, backe
     train_eval = evaluate(result, frames, train_sample, backend)
     scale = max(1, int(np.ceil(320 / max(frames.width, 1))))
     shown = test if len(test) else train_sample
-    shown = shown[np.linspace(0, len(shown) - 1, min(len(shown), max_images)).round().astype(int)] if len(shown) else shown
+    if len(shown):
+        shown = shown[np.linspace(0, len(shown) - 1, min(len(shown), max_images)).round().astype(int)]
     renders = render_fit(result, frames, shown, backend) if len(shown) else np.zeros((0,))
     side_by_side = []
     for n, f in enumerate(shown):

@@ -155,5 +155,6 @@ def test_generate_command_line(demo_dataroot, busy_scene, tmp_path):
     assert summary["items_total"] == 1 and (tmp_path / "summary.json").is_file()
     if summary["items_kept"]:
         assert (tmp_path / "contact_sheet.png").stat().st_size > 1000
-    bad = CliRunner().invoke(app, ["--dataroot", str(demo_dataroot), "--out", str(tmp_path), "--collision-type", "t-bone"])
+    bad = CliRunner().invoke(app, ["--dataroot", str(demo_dataroot), "--out", str(tmp_path),
+                                   "--collision-type", "t-bone"])
     assert bad.exit_code != 0
