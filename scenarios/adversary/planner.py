@@ -38,6 +38,7 @@ plans yet, or time went backwards).
 from __future__ import annotations
 
 import contextlib
+import enum
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -77,7 +78,16 @@ from sim.geometry import (
 from sim.types.roadmap import RoadMap
 from sim.types.state import ActorMode, WorldState
 
-EGO_PREDICTIONS = ("route", "constant-velocity", "log")
+
+class EgoPrediction(str, enum.Enum):
+    """How the planner predicts the ego's next seconds (see `predict_ego`)."""
+
+    ROUTE = "route"
+    CONSTANT_VELOCITY = "constant-velocity"
+    LOG = "log"
+
+    __str__ = str.__str__  # the value, as enum.StrEnum (3.11+) gives it
+    __format__ = str.__format__
 GUIDANCE_LANE_CHUNKS = 32
 HARD_OFFROAD_M = 0.0  # a candidate with a corner off the drivable area (per the raster) ranks last
 
@@ -119,7 +129,7 @@ class PlannerConfig:
     guidance_step: float = 1.0
     guidance_max_grad: float = 10.0
     fallback_samples: int = 4
-    ego_prediction: str = "route"
+    ego_prediction: EgoPrediction = EgoPrediction.ROUTE
     weights: GuidanceWeights = field(default_factory=GuidanceWeights)
     seed: int = 0
     threads: int = 1
@@ -127,8 +137,10 @@ class PlannerConfig:
     def __post_init__(self):
         if self.collision_type not in COLLISION_TYPES:
             raise ConfigError(f"collision type {self.collision_type!r} is not one of {', '.join(COLLISION_TYPES)}")
-        if self.ego_prediction not in EGO_PREDICTIONS:
-            raise ConfigError(f"ego prediction {self.ego_prediction!r} is not one of {', '.join(EGO_PREDICTIONS)}")
+        if self.ego_prediction not in set(EgoPrediction):
+            raise ConfigError(f"ego prediction {self.ego_prediction!r} is not one of "
+                              f"{', '.join(p.value for p in EgoPrediction)}")
+        object.__setattr__(self, "ego_prediction", EgoPrediction(self.ego_prediction))
         if self.num_samples < 1 or self.ddim_steps < 1 or not 0.0 < self.partial_start <= 1.0:
             raise ConfigError("num_samples and ddim_steps must be >= 1 and partial_start in (0, 1]")
         if not 0.0 <= self.warm_start <= 1.0:
@@ -393,7 +405,7 @@ class AdversaryPlanner:
             others_future_xy=fut_xy, others_future_yaw=fut_yaw, others_future_valid=fut_valid)
 
 
-def predict_ego(context, state: WorldState, steps: int, mode: str) -> tuple[np.ndarray, np.ndarray]:
+def predict_ego(context, state: WorldState, steps: int, mode: EgoPrediction) -> tuple[np.ndarray, np.ndarray]:
     """The ego's predicted body-box centres (steps, 2) and headings (steps,) at 0.1 .. steps*0.1 s.
 
     - "route": constant current speed along the route centerline (`SimContext.route_xy`) from
@@ -407,12 +419,12 @@ def predict_ego(context, state: WorldState, steps: int, mode: str) -> tuple[np.n
     ego = state.ego
     t = 0.1 * np.arange(1, steps + 1)
     v = max(ego.speed_mps, 0.0)
-    if mode == "log":
+    if mode == EgoPrediction.LOG:
         valid = np.flatnonzero(sc.ego.valid)
         ks = np.minimum(state.step_index + 1 + np.arange(steps), int(valid[-1]))
         yaw = np.unwrap(sc.ego.yaw_rad[ks])
         xy = sc.ego.xy[ks]
-    elif mode == "route" and len(context.route_xy) >= 2:
+    elif mode == EgoPrediction.ROUTE and len(context.route_xy) >= 2:
         route, route_s = context.route_xy, context.route_s_m
         s0, lat0, _ = project_to_polyline(ego.xy[None], route)
         s = s0[0] + v * t

@@ -10,11 +10,18 @@ import pytest
 import torch
 
 from scenarios.adversary.features import FUTURE_STEPS
-from scenarios.adversary.planner import AdversaryPlanner, PlannerConfig, plan_local, torch_threads
+from scenarios.adversary.planner import (
+    AdversaryPlanner,
+    EgoPrediction,
+    PlannerConfig,
+    plan_local,
+    predict_ego,
+    torch_threads,
+)
 from scenarios.adversary.realism import adversary_outcome
 from scenarios.generate import adversarial_start, run_adversary_episode
 from scenarios.synthetic import ActorSpec, straight_road_scenario
-from sim.engine import EngineConfig, prepare
+from sim.engine import EngineConfig, initial_state, prepare
 from sim.errors import ConfigError
 from sim.geometry import wrap_angle
 
@@ -94,3 +101,18 @@ def test_sampling_is_deterministic_for_a_seed(model):
     assert np.array_equal(plans[0][0], plans[1][0]) and np.array_equal(plans[0][1], plans[1][1])
     assert not np.array_equal(plans[0][0], plans[2][0])
     assert plans[0][0].shape == (1, FUTURE_STEPS, 2)
+
+
+def test_ego_predictions_by_name_follow_the_log_or_extrapolate_at_constant_speed():
+    sc = straight_road_scenario(num_steps=60, ego_speed_mps=10.0)
+    ctx = prepare(sc)
+    state = initial_state(ctx)
+    assert PlannerConfig(ego_prediction="log").ego_prediction is EgoPrediction.LOG
+    with pytest.raises(ConfigError, match="route, constant-velocity, log"):
+        PlannerConfig(ego_prediction="psychic")
+    logged_xy, _ = predict_ego(ctx, state, 10, EgoPrediction.LOG)
+    cv_xy, cv_yaw = predict_ego(ctx, state, 10, EgoPrediction.CONSTANT_VELOCITY)
+    # a straight road at 10 m/s: both move the box centre 1 m per 0.1 s step along +x, heading unchanged
+    np.testing.assert_allclose(np.diff(logged_xy[:, 0]), 1.0, atol=1e-6)
+    np.testing.assert_allclose(cv_xy[:, 0] - cv_xy[0, 0], np.arange(10) * 1.0, atol=1e-6)
+    np.testing.assert_allclose(cv_yaw, 0.0, atol=1e-9)
