@@ -8,7 +8,7 @@ centerline and the centerline shifted 1 m to either side, minimum gap 1 m, time 
 maximum acceleration 1.5 m/s^2, maximum deceleration 3 m/s^2. Each proposal is then tracked by
 the same tracker and bicycle as any proposal and scored the same way (see `sim.scoring.epdms`);
 PDM-Closed picks the proposal with the best PDM score (multipliers times the weighted
-progress, TTC and comfort), and that proposal's progress is the reference.
+progress, TTC, lane keeping and history comfort), and that proposal's progress is the reference.
 
 Differences to PDM-Closed, and why:
 - Our maps carry no speed limits, so the target speeds are fractions of the fallback 15 m/s.
@@ -44,9 +44,9 @@ class ReferencePlannerConfig:
     - min_gap_m, time_headway_s, max_accel_mps2, max_decel_mps2: IDM parameters (NAVSIM's
       BatchIDMPolicy settings); exponent: IDM's acceleration exponent (nuPlan's 4).
     - actor_radius_m: actors never within this distance of the ego's start are ignored.
-    - selection_progress_weight, selection_ttc_weight, selection_comfort_weight: PDM-Closed picks
-      the proposal with the best NAVSIM v1 PDM score, multipliers * (5 EP + 5 TTC + 2 C) / 12
-      (NAVSIM's PDMScorerConfig v1 weights).
+
+    PDM-Closed's choice among the proposals uses the scorer's own weights (see
+    `sim.scoring.epdms.baseline.selection_scores`).
     """
 
     speed_limit_mps: float = 15.0
@@ -58,9 +58,6 @@ class ReferencePlannerConfig:
     max_decel_mps2: float = 3.0
     exponent: float = 4.0
     actor_radius_m: float = 150.0
-    selection_progress_weight: float = 5.0
-    selection_ttc_weight: float = 5.0
-    selection_comfort_weight: float = 2.0
 
 
 @dataclass(frozen=True, eq=False)

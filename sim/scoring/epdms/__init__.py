@@ -22,7 +22,8 @@ of those steps (non-reactive). Then, over the 41 states:
   Actors of a not-at-fault contact are ignored from then on.
 - DAC, drivable area compliance, {0, 1}: 0 when any footprint corner leaves the drivable area.
 - DDC, driving direction compliance, {0, 0.5, 1}: the box centre's travel while it is in no lane
-  of the route's direction, summed over every 1 s window; max < 2 m -> 1, < 6 m -> 0.5, else 0.
+  of the route's direction and not in an intersection, summed over every 1 s window; max < 2 m
+  -> 1, < 6 m -> 0.5, else 0.
 - TLC, traffic light compliance, {0, 1}: 1, as NAVSIM scores maps without signal states (ours,
   nuScenes map expansion and the AV2 logs, carry none). Stop lines are inferred from where the
   logged ego waited at a junction entry with nothing ahead of it (`sim.scoring.stop_controls`,
@@ -30,13 +31,15 @@ of those steps (non-reactive). Then, over the 41 states:
   stops at them, and with EPDMSConfig.stop_controls.score_red_lines TLC is 0 when the front
   bumper crosses one while it is red. That is off by default because policies do not observe
   the inferred lines.
-- EP, ego progress, [0, 1]: progress of the box centre along the route centerline, times the
-  proposal's multiplier product, divided by the larger of that and the same value of the
-  reference: the proposal PDM-Closed picks among IDM proposals at 5 target speeds and 3 lateral
-  offsets (`sim.scoring.reference_planner`) by the NAVSIM v1 PDM score on its own constant-
-  velocity forecast of the actors, stopping before the stop lines red at the frame; that choice
-  is then scored against the logged actors like any proposal. EP is 1 when the larger value is
-  at most 5 m.
+- EP, ego progress, [0, 1]: progress of the box centre along the route centerline (raw, without
+  the proposal's multipliers), divided by the larger of the proposal's and the reference's
+  progress times their multiplier products, clipped to 1. The reference is the proposal
+  PDM-Closed picks among IDM proposals at 5 target speeds and 3 lateral offsets
+  (`sim.scoring.reference_planner`) by its own PDM score, multipliers * (5 EP + 5 TTC + 2 LK +
+  2 HC) / 14 with HC = 1, on its constant-velocity forecast of the actors, stopping before the
+  stop lines red at the frame; that choice is then scored against the logged actors like any
+  proposal, so a reference that collides, leaves the road, drives against the traffic or runs a
+  red line there adds nothing. EP is 1 when the larger value is at most 5 m.
 - TTC, time to collision within bound, {0, 1}: at each state t = 0 .. 3.1 s the ego box is moved
   on at its current velocity for 0, 0.3, 0.6 and 0.9 s and tested against the actors at those
   future steps; a hit is the ego's (0) when the actor is ahead (< 30 deg off the heading), or the
@@ -50,7 +53,7 @@ of those steps (non-reactive). Then, over the 41 states:
   their overlap. 1 when there is no previous proposal.
 
 Human filter (NAVSIM v2 `human_penalty_filter`, on by default): the logged human's own future is
-scored the same way, alone (so its EP is 0 only when its multipliers are 0), and without history
+scored the same way, alone (so its EP is always 1 and EP is never filtered), and without history
 (as NAVSIM passes none for it, its HC is never 0); every metric the human scores 0 on is set to 1
 for the proposal. EC is never filtered. The filter needs the logged human at the frame, so it
 applies only when the ego state is the logged one.

@@ -116,3 +116,19 @@ def aggregate_epdms(nc: float, dac: float, ddc: float, tlc: float, ep: float, tt
     w = config.weights
     weighted = (w["ep"] * ep + w["ttc"] * ttc + w["lk"] * lk + w["hc"] * hc + w["ec"] * ec) / sum(w.values())
     return float(nc * dac * ddc * tlc * weighted)
+
+
+def normalized_progress(progress_m: np.ndarray | float, best_weighted_progress_m: float,
+                        config: EPDMSConfig = EPDMSConfig()) -> np.ndarray:
+    """NAVSIM v2's EP of proposals scored together (pdm_scorer.py, PDMScorer._aggregate_pdm_scores).
+
+    progress_m: the proposals' raw route progress (any shape); best_weighted_progress_m: the
+    largest progress x NC x DAC x DDC x TLC among them. EP is raw progress over that largest
+    value, clipped to [0, 1], and 1 for every proposal when it is at most
+    progress_distance_threshold_m. A proposal's own multipliers therefore enter only the
+    denominator (a DDC of 0.5 does not halve its EP), and a proposal whose multipliers are 0 is
+    not given EP 0 (its score is 0 through the multipliers anyway)."""
+    progress = np.asarray(progress_m, dtype=np.float64)
+    if best_weighted_progress_m > config.progress_distance_threshold_m:
+        return np.clip(progress / best_weighted_progress_m, 0.0, 1.0)
+    return np.ones_like(progress)

@@ -9,7 +9,7 @@ import numpy as np
 
 from sim.checks import CollisionType
 from sim.scoring.comfort import ComfortResult
-from sim.scoring.epdms.config import METRIC_NAMES, EPDMSConfig, aggregate_epdms
+from sim.scoring.epdms.config import METRIC_NAMES, EPDMSConfig, aggregate_epdms, normalized_progress
 from sim.scoring.epdms.data import ScoringData
 from sim.scoring.epdms.window import WindowMetrics
 
@@ -108,15 +108,14 @@ def assemble_result(step_index: int, m: WindowMetrics, ep_progress_ref: float, e
                     data: ScoringData, config: EPDMSConfig, categories: np.ndarray | None = None) -> EPDMSResult:
     """EP normalisation, the human filter and the aggregate of one window's metrics.
 
-    ep_progress_ref: the best multiplier-weighted progress of the reference (the proposal itself
-    is added here). baseline_human_zero: metrics the human scored 0 on (None: no filter)."""
-    mult = m.multiplier
-    masked = m.progress_m * mult
-    best = max(ep_progress_ref, masked)
-    if best > config.progress_distance_threshold_m:
-        ep = float(np.clip(masked / best, 0.0, 1.0))
-    else:
-        ep = 0.0 if mult == 0.0 else 1.0
+    ep_progress_ref: the reference's multiplier-weighted progress against the logged actors (the
+    proposal's own is added here: EP's denominator is the larger of the two).
+    baseline_human_zero: metrics the human scored 0 on (None: no filter)."""
+    # NAVSIM scores the PDM-Closed trajectory and the agent's together (navsim/evaluate/pdm_score.py,
+    # pdm_score_from_interpolated_trajectory): the largest multiplier-weighted progress of the two
+    # normalises the agent's raw progress.
+    best = max(ep_progress_ref, m.progress_m * m.multiplier)
+    ep = float(normalized_progress(m.progress_m, best, config))
     ec_value = 1.0 if ec is None or ec.ok else 0.0
     raw = {"nc": m.nc, "dac": m.dac, "ddc": m.ddc, "tlc": m.tlc, "ep": ep, "ttc": m.ttc, "lk": m.lk,
            "hc": 1.0 if m.hc.ok else 0.0, "ec": ec_value}

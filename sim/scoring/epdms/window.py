@@ -150,7 +150,7 @@ def evaluate_window(data: ScoringData, states: np.ndarray, act_xy: np.ndarray, a
                                                        straddle_or_off, config)
     dac = 0.0 if off_road.any() else 1.0
     off_step = int(np.argmax(off_road)) if off_road.any() else -1
-    ddc, oncoming_m, oncoming_step = driving_direction_compliance(cx, cy, ~route_ok, config)
+    ddc, oncoming_m, oncoming_step = driving_direction_compliance(cx, cy, ~route_ok, center_inter, config)
     progress = float(max(route_s[-1] - route_s[0], 0.0))
     tlc_step = red_light_crossing(route_s + data.ego_box.half_length_m, stops, step_index) \
         if config.stop_controls.score_red_lines else -1
@@ -175,14 +175,17 @@ def evaluate_window(data: ScoringData, states: np.ndarray, act_xy: np.ndarray, a
 
 
 def driving_direction_compliance(cx: np.ndarray, cy: np.ndarray, oncoming: np.ndarray,
+                                 in_intersection: np.ndarray,
                                  config: EPDMSConfig = EPDMSConfig()) -> tuple[float, float, int]:
-    """NAVSIM's DDC: (score, max oncoming travel over any horizon window in m, window end index).
+    """NAVSIM's DDC (pdm_scorer.py, `_calculate_driving_direction_compliance`): (score, max
+    oncoming travel over any horizon window in m, window end index).
 
-    Travel into state t counts when state t is oncoming (not in a lane of the route's direction);
-    the sum over the states t - horizon .. t is compared with the thresholds."""
+    Travel into state t counts when the box centre at state t is oncoming (in no lane of the
+    route's direction) and not in an intersection; the sum over the states t - horizon .. t is
+    compared with the thresholds. cx, cy, oncoming, in_intersection: (n,)."""
     step = np.zeros(len(cx))
     step[1:] = np.hypot(np.diff(cx), np.diff(cy))
-    step[~np.asarray(oncoming, bool)] = 0.0
+    step[~np.asarray(oncoming, bool) | np.asarray(in_intersection, bool)] = 0.0
     h = int(config.driving_direction_horizon_s / config.dt_s)
     csum = np.concatenate([[0.0], np.cumsum(step)])
     idx = np.arange(len(step))

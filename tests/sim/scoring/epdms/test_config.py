@@ -1,13 +1,15 @@
-"""EPDMS's aggregate: the product of the multipliers times the weighted average."""
+"""EPDMS's aggregate (the product of the multipliers times the weighted average) and EP's normalisation."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from sim.scoring.epdms import (
     EPDMSConfig,
     aggregate_epdms,
 )
+from sim.scoring.epdms.config import normalized_progress
 
 
 def test_aggregate_is_the_product_of_multipliers_times_the_weighted_average():
@@ -23,3 +25,14 @@ def test_aggregate_is_the_product_of_multipliers_times_the_weighted_average():
         assert aggregate_epdms(**{**ones, m: 0}) == 0.0
     w = EPDMSConfig().weights
     assert w == {"ep": 5.0, "ttc": 5.0, "lk": 2.0, "hc": 2.0, "ec": 2.0} and sum(w.values()) == 16
+
+
+def test_ego_progress_divides_raw_progress_by_the_best_weighted_progress():
+    """NAVSIM's _aggregate_pdm_scores: raw progress / max(progress x multipliers), clipped to 1;
+    all ones when that maximum is at most 5 m."""
+    progress = np.array([30.0, 40.0, 60.0, 3.0])
+    multiplier = np.array([0.5, 1.0, 0.0, 1.0])
+    best = float(np.max(progress * multiplier))  # 40: the 60 m proposal has multipliers 0
+    assert normalized_progress(progress, best) == pytest.approx([0.75, 1.0, 1.0, 0.075])
+    assert normalized_progress(np.array([4.0, 0.0]), 5.0) == pytest.approx([1.0, 1.0])  # 5 m is not above 5 m
+    assert normalized_progress(4.0, 5.01) == pytest.approx(4.0 / 5.01)

@@ -46,6 +46,11 @@ def test_driving_in_the_oncoming_lane_for_1_5_s(speed, expected):
     r = score_proposal(data, 10, *proposal(speed, lateral))
     assert r.ddc == expected
     assert r.dac == 1.0 and r.nc == 1.0
+    if expected == 0.5:
+        # EP takes the raw progress (NAVSIM): DDC 0.5 halves the score once, not EP as well.
+        assert r.reference_progress_m > r.progress_m > 5.0
+        assert r.ep == pytest.approx(r.progress_m / r.reference_progress_m, rel=1e-3)
+        assert r.epdms == pytest.approx(0.5 * (5 * r.ep + 5 * r.ttc + 2 * r.lk + 2 * r.hc + 2 * r.ec) / 16)
 
 
 def test_rear_ending_a_stopped_car_is_an_at_fault_collision():
@@ -70,7 +75,8 @@ def test_hitting_a_static_object_halves_no_collision():
                                                             actors=(barrier,))))
     r = score_proposal(data, 0, *proposal(10.0))
     assert r.nc == 0.5 and r.collision_category == "movable_object.barrier"
-    assert r.epdms == pytest.approx(0.5 * r.weighted)
+    assert r.dac == r.ddc == r.tlc == 1.0
+    assert r.epdms == pytest.approx(0.5 * (5 * r.ep + 5 * r.ttc + 2 * r.lk + 2 * r.hc + 2 * r.ec) / 16)
 
 
 def test_being_rear_ended_is_not_the_egos_fault():
@@ -94,7 +100,9 @@ def test_tailgating_a_slower_car_fails_time_to_collision():
     r = score_proposal(data, 0, *proposal(np.maximum(10.0 - 3.0 * T, 8.0)), config=NO_FILTER)
     assert r.nc == 1.0 and r.ttc == 0.0
     assert r.ttc_actor == 0 and r.ttc_time_s == 0.0
-    assert r.epdms == pytest.approx(aggregate_epdms(**r.subscores()))
+    assert (r.dac, r.ddc, r.tlc, r.lk, r.ec) == (1.0, 1.0, 1.0, 1.0, 1.0)
+    assert r.ep == pytest.approx(min(1.0, r.progress_m / r.reference_progress_m), rel=1e-3)
+    assert r.epdms == pytest.approx((5 * r.ep + 0.0 + 2.0 + 2 * r.hc + 2.0) / 16)
     keeping_distance = ActorSpec(x_m=20.0 + 1.4 + 2.3 + 20.0 + 2.3, lane=0, speed_mps=8.0)
     data2 = ScoringData.build(prepare(straight_road_scenario(num_steps=80, ego_speed_mps=10.0,
                                                              actors=(keeping_distance,))))
@@ -136,6 +144,26 @@ def test_ego_progress_is_one_when_nothing_can_progress_5_m():
     data = ScoringData.build(prepare(straight_road_scenario(num_steps=80, ego_speed_mps=0.0, actors=(car,))))
     r = score_proposal(data, 0, *proposal(0.0))
     assert r.reference_progress_m <= 5.0 and r.ep == 1.0 and r.epdms == 1.0
+
+
+def test_a_reference_that_collides_in_the_log_adds_no_progress():
+    """The Miami case: the human creeps (0.5 m/s) and a car pulls into its lane 6 m ahead half a
+    second after the frame. PDM-Closed plans on the frame's actors, does not see it, and drives
+    into it in the log: its multipliers are 0 there, so its progress drops out of EP's maximum
+    and the creeping human's 2 m are below 5 m: EP 1 (NAVSIM's masked_progress). Without that
+    car the reference counts, and the same creep gets 2 m over the reference's progress."""
+    car = ActorSpec(x_m=20.0 + 1.4 + 2.3 + 6.0 + 2.3, lane=0, speed_mps=0.0, from_step=5)
+    creep = np.full(80, 0.5)
+    data = ScoringData.build(prepare(straight_road_scenario(num_steps=80, ego_speed_mps=creep, actors=(car,))))
+    base = frame_baseline(data, 0)
+    assert base.reference_index >= 0 and base.reference_progress_m == 0.0
+    r = score_proposal(data, 0, *human_proposal(data, 0))
+    assert r.nc == 1.0 and 1.5 < r.progress_m < 2.5
+    assert r.reference_progress_m == pytest.approx(r.progress_m) and r.ep == 1.0
+    clear = ScoringData.build(prepare(straight_road_scenario(num_steps=80, ego_speed_mps=creep)))
+    free = score_proposal(clear, 0, *human_proposal(clear, 0))
+    assert free.reference_progress_m > 10.0
+    assert free.ep == pytest.approx(free.progress_m / free.reference_progress_m, rel=1e-3)
 
 
 def test_extended_comfort_compares_proposals_half_a_second_apart(road):
