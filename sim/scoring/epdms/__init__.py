@@ -92,6 +92,7 @@ from sim.scoring.epdms.config import (
 )
 from sim.scoring.epdms.data import (
     ScoringData,
+    actor_futures,
     actors_window,
     log_history,
     logged_ego_state,
@@ -133,6 +134,7 @@ __all__ = [
     "ScoringData",
     "WindowMetrics",
     "action_to_proposal",
+    "actor_futures",
     "actors_window",
     "aggregate_epdms",
     "assemble_result",
