@@ -43,6 +43,7 @@ from policies_api.resolve import check_policy_names  # noqa: E402
 from sim.atomic import write_json_atomic  # noqa: E402
 from sim.errors import ConfigError  # noqa: E402
 from sim.scoring.pseudo_sim import aggregate_frames, rescore_frame  # noqa: E402
+from sim.scoring.traffic import Traffic  # noqa: E402
 
 DEFAULT_POLICIES = ("expert", "idm", "constant-velocity", "noisy", "laggy", "over-cautious", "aggressive")
 CLOSED_TARGETS = {"closed_loop_epdms": "closed-loop EPDMS", "driving_score": "Bench2Drive-style DS",
@@ -245,7 +246,8 @@ def plot_correlation(per_policy: Sequence[PolicyMeans], pairs: Sequence[PairPoin
 
 @dataclass(frozen=True)
 class CorrelationRun:
-    """correlation.json: the policies and scenarios, the closed loop's settings (reactive,
+    """correlation.json: the policies and scenarios, the traffic of the closed loop and of the
+    pseudo-simulation's scored rollouts ("reactive" | "log-replay"), the closed loop's settings (reactive,
     replan_every_steps), the score settings, per-policy means, the (policy, scenario) points,
     {policy_level, pair_level}: {target: {predictor: FitStats}}, the plot and pseudo-simulation
     document (paths relative to the output folder), vanished-weight flags, wall time, machine."""
@@ -267,7 +269,7 @@ class CorrelationRun:
 
     def to_json(self) -> dict:
         return {"kind": "splatsim-correlate", "version": 1, "policies": list(self.policies),
-                "scenarios": list(self.scenarios),
+                "scenarios": list(self.scenarios), "traffic": self.settings.traffic.value,
                 "closed_loop": {"reactive": self.reactive, "replan_every_steps": self.replan_every_steps},
                 "settings": self.settings.to_dict(), "per_policy": [p.to_json() for p in self.per_policy],
                 "pairs": [p.to_json() for p in self.pairs],
@@ -278,14 +280,16 @@ class CorrelationRun:
 
 
 def correlate(refs: Sequence[ScenarioRef], policies: Sequence[str], settings: ScoreSettings, out: Path,
-              workers: int | None = None, ray_address: str | None = None, reactive: bool = False,
-              replan_every_steps: int = 1, progress: bool = True) -> CorrelationRun:
+              workers: int | None = None, ray_address: str | None = None, replan_every_steps: int = 1,
+              progress: bool = True) -> CorrelationRun:
     """Run everything and write the outputs (correlation.json, correlate.md/html, the plot and
-    the pseudo-simulation run under pseudo_sim/)."""
+    the pseudo-simulation run under pseudo_sim/). settings.traffic is the traffic of both the
+    closed loop (reactive IDM actors or log replay) and the pseudo-simulation's scored rollouts."""
     if len(policies) < 3:
         raise ConfigError(f"correlate needs at least 3 policies to fit a line, got {len(policies)}")
     check_policy_names(policies)
     t0 = time.perf_counter()
+    reactive = settings.traffic is Traffic.REACTIVE
     tasks = [ScenarioTask(ref, tuple(policies), settings, True, reactive, replan_every_steps) for ref in refs]
     results = run_tasks(tasks, workers, ray_address, progress, "correlate")
     wall = time.perf_counter() - t0

@@ -6,9 +6,12 @@ For each frame of the scenario (`sim.scoring.stage_two.select_frames`):
    Gaussian renderer, the policy plans, `score_proposal` scores the plan at the logged ego;
 2. stage two: the N start states around the log 4 s later (`stage_two_starts`) are rendered with
    the actors where the log has them then, the policy plans from each, and each plan is scored
-   with `score_proposal(..., ego_state=start)`;
+   with `score_proposal(..., ego_state=start)` after the history that led to the start (HC);
 3. the stage-two scores are weighted by the distance of each start to the end of the stage-one
    plan and combined (`sim.scoring.pseudo_sim`).
+
+In both stages the actors of each plan's rollout are `settings.traffic`: reactive IDM vehicles
+(NAVSIM v2) or the log replayed (`sim.scoring.traffic`).
 
 Every observation is rendered once (`evaluation.observation_cache`). The policy is reset before
 every plan: pseudo-simulation frames are independent observations (NAVSIM asks its agents once
@@ -43,6 +46,7 @@ from sim.scoring.pseudo_sim import (
     with_extended_comfort,
 )
 from sim.scoring.stage_two import select_frames, stage_two_starts
+from sim.scoring.traffic import Traffic
 from sim.types.observation import CameraImages, Observation
 from sim.types.scenario import Scenario
 from sim.types.state import EgoState, WorldState
@@ -50,11 +54,13 @@ from sim.types.state import EgoState, WorldState
 
 @dataclass
 class PolicyScenarioScore:
-    """One policy on one scenario: its frames (pure FrameScores), the JSON details of every frame
-    (starts, every stage-one and stage-two result), warnings and timings."""
+    """One policy on one scenario: the traffic its plans were scored against, its frames (pure
+    FrameScores), the JSON details of every frame (starts, every stage-one and stage-two result),
+    warnings and timings."""
 
     policy: str
     scene: str
+    traffic: Traffic
     frames: list[FrameScore]
     details: list[dict]
     warnings: list[str]
@@ -68,7 +74,8 @@ class PolicyScenarioScore:
         return [{**f.to_json(), **d} for f, d in zip(self.frames, self.details)]
 
     def to_json(self) -> dict:
-        return {"policy": self.policy, "scene": self.scene, "summary": self.summary().to_json(),
+        return {"policy": self.policy, "scene": self.scene, "traffic": self.traffic.value,
+                "summary": self.summary().to_json(),
                 "frames": self.frame_dicts(), "warnings": self.warnings, "timings": self.timings}
 
 
@@ -95,7 +102,8 @@ class ScenarioScorer:
             raise ConfigError(f"scenario {scenario.name!r} ({scenario.duration_s:.1f} s) is too short for "
                               f"pseudo-simulation: a frame needs {settings.frames.previous_offset_s:g} s before it and "
                               f"{2 * settings.frames.horizon_s:g} s after it logged")
-        self.starts = {k: stage_two_starts(self.data, k, settings.stage_two, settings.frames) for k in self.frames}
+        self.starts = {k: stage_two_starts(self.data, k, settings.stage_two, settings.frames, epdms=settings.epdms)
+                       for k in self.frames}
         self.render_s = 0.0
         self.thumbnails: dict[str, bytes] = {}
 
@@ -183,7 +191,8 @@ class ScenarioScorer:
                 t0 = time.perf_counter()
                 xy, yaw = self.plan(policy, obs)
                 t1 = time.perf_counter()
-                s1[tag] = score_proposal(self.data, step, xy, yaw, previous_proposal=s1.get("prev"), config=cfg)
+                s1[tag] = score_proposal(self.data, step, xy, yaw, previous_proposal=s1.get("prev"), config=cfg,
+                                         traffic=self.settings.traffic)
                 t_score += time.perf_counter() - t1
                 t_plan += t1 - t0
                 ends[tag] = local_to_global_xy(xy[-1], ego.xy, ego.yaw_rad)
@@ -202,7 +211,8 @@ class ScenarioScorer:
                     xy, yaw = self.plan(policy, obs)
                     t1 = time.perf_counter()
                     pair[tag] = score_proposal(self.data, group.step, xy, yaw, ego_state=ego,
-                                               previous_proposal=pair.get("prev"), config=cfg)
+                                               previous_proposal=pair.get("prev"), config=cfg,
+                                               history=group.history[i], traffic=self.settings.traffic)
                     t_score += time.perf_counter() - t1
                     t_plan += t1 - t0
                     if tag == "now" and thumbs:
@@ -223,7 +233,8 @@ class ScenarioScorer:
             warnings += vanished_warnings([frame], f"policy {name}, scene {self.scenario.name}", ps)
         timings = {"wall_s": round(time.perf_counter() - t_start, 3), "plan_s": round(t_plan, 3),
                    "score_s": round(t_score, 3), "render_s": round(self.render_s - render_before, 3)}
-        return PolicyScenarioScore(name, self.scenario.name, frames, details, warnings, timings)
+        return PolicyScenarioScore(name, self.scenario.name, self.settings.traffic, frames, details, warnings,
+                                   timings)
 
 
 def _result_dict(r: EPDMSResult) -> dict:

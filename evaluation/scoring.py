@@ -65,7 +65,8 @@ class Throughput:
 class PseudoSimRun:
     """A pseudo-simulation run (pseudo_sim.json): the settings, the scenario tasks' results, the
     per-policy results, whether any group's stage-two weights vanished (and the warnings), the
-    summed cache counters, throughput and machine."""
+    summed cache counters, throughput and machine. `traffic` (top level and in the settings) says
+    what the actors of the scored rollouts did: "reactive" or "log-replay"."""
 
     settings: ScoreSettings
     scenarios: tuple[TaskResult, ...]
@@ -79,7 +80,8 @@ class PseudoSimRun:
 
     def to_json(self) -> dict:
         return {"kind": "splatsim-pseudo-sim", "version": 1, "renderer_version": self.renderer_version,
-                "settings": self.settings.to_dict(), "scenarios": [r.to_json() for r in self.scenarios],
+                "traffic": self.settings.traffic.value, "settings": self.settings.to_dict(),
+                "scenarios": [r.to_json() for r in self.scenarios],
                 "policies": {name: p.to_json() for name, p in self.policies.items()},
                 "weights_vanished": self.weights_vanished, "warnings": list(self.warnings), "cache": self.cache,
                 "throughput": self.throughput.to_json(), "machine": self.machine}

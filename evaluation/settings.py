@@ -10,6 +10,7 @@ from pathlib import Path
 from sim.scoring.epdms import EPDMSConfig
 from sim.scoring.pseudo_sim import PseudoSimConfig
 from sim.scoring.stage_two import FrameConfig, StageTwoConfig
+from sim.scoring.traffic import Traffic
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,8 @@ class ScoreSettings:
     - thumbnails: "first" (the first frame of each scenario), "all" or "none": front-camera PNGs
       of the stage-one and stage-two ("now") observations.
     - seed: seed of the degraded policies.
+    - traffic: what the actors of every scored rollout do, in both stages: reactive IDM vehicles
+      (NAVSIM v2's two-stage default) or the log replayed.
     """
 
     render: RenderSettings = RenderSettings()
@@ -43,6 +46,7 @@ class ScoreSettings:
     cache_dir: str | None = None
     thumbnails: str = "first"
     seed: int = 0
+    traffic: Traffic = Traffic.REACTIVE
 
     def to_dict(self) -> dict:
         out = {}
@@ -50,6 +54,8 @@ class ScoreSettings:
             value = getattr(self, f.name)
             if f.name == "epdms":
                 value = {"config": "default" if value == EPDMSConfig() else "custom"}
+            elif isinstance(value, Traffic):
+                value = value.value
             elif dataclasses.is_dataclass(value):
                 value = dataclasses.asdict(value)
             out[f.name] = value

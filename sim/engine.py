@@ -198,13 +198,15 @@ def step(context: SimContext, state: WorldState, action: TrajectoryAction | Cont
         raise ActionError(f"unknown action type {type(action).__name__}; use TrajectoryAction or ControlAction")
     ego_next = ego_state_from_vector(bicycle_step_kernel(ego_vec, accel_cmd, steer_cmd, context.ego_params_vec, DT_S),
                                      sc.ego_params.wheelbase_m)
-    actors_next = _advance_actors(context, state, planner)
+    actors_next = advance_actors(context, state, planner)
     k = state.step_index + 1
     t_us = int(sc.t_us[k]) if k < sc.num_steps else int(sc.t_us[-1]) + (k - sc.num_steps + 1) * STEP_US
     return WorldState(step_index=k, t_us=t_us, ego=ego_next, actors=actors_next)
 
 
-def _advance_actors(context: SimContext, state: WorldState, planner: ActorPlanner | None) -> ActorState:
+def advance_actors(context: SimContext, state: WorldState, planner: ActorPlanner | None = None) -> ActorState:
+    """The actors one step after `state`: replayed from the log, IDM actors against the actors and
+    the ego of `state`, adversaries along their plans (the scorer's reactive traffic uses it too)."""
     sc, cfg, cur = context.scenario, context.config, state.actors
     k_next = state.step_index + 1
     xy, yaw, speed, valid = replay_actors(sc.actors, k_next)

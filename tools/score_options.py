@@ -21,6 +21,7 @@ from evaluation.settings import RenderSettings, ScoreSettings, default_cache_dir
 from sim.errors import ConfigError
 from sim.scoring.pseudo_sim import PseudoSimConfig
 from sim.scoring.stage_two import FrameConfig, StageTwoConfig
+from sim.scoring.traffic import Traffic
 
 
 def _option(default, *decls: str, help: str):
@@ -37,8 +38,8 @@ class ScenarioOptions:
 
     dataroot: List[Path] = _option([], "--dataroot", help="nuScenes-layout dataroot (repeatable).")
     version: str = _option("v1.0-mini", help="Dataset version folder under each dataroot.")
-    scenes: List[str] = _option([], "--scenes", help="Scene names (repeatable or comma-separated); default: every "
-                                                     "scene.")
+    scenes: List[str] = _option([], "--scenes", "--scene", help="Scene names (repeatable or comma-separated); "
+                                                                "default: every scene.")
     scenario_file: List[Path] = _option([], "--scenario-file", help="Scenario file(s) (repeatable).")
 
     def refs(self) -> list[ScenarioRef]:
@@ -74,6 +75,17 @@ class PseudoSimOptions:
                                                     "ray://HOST:10001).")
     seed: int = _option(0, help="Seed of the degraded policies and of sampled starts.")
     thumbnails: str = _option("first", help="Front-camera PNGs of observations: first (frame) | all | none.")
+    reactive: Optional[bool] = _option(None, "--reactive/--no-reactive",
+                                       help="Traffic of every scored rollout: --reactive, vehicles follow the IDM and "
+                                            "react to the ego (NAVSIM v2); --no-reactive, the log is replayed. "
+                                            "Default: reactive for the two-stage score and correlate (also their "
+                                            "closed loop), log replay for --stage one (NAVSIM's defaults).")
+
+    def traffic(self, default: Traffic) -> Traffic:
+        """The traffic chosen, or `default` when neither --reactive nor --no-reactive was given."""
+        if self.reactive is None:
+            return default
+        return Traffic.REACTIVE if self.reactive else Traffic.LOG_REPLAY
 
     def settings(self) -> ScoreSettings:
         if self.width < 16 or self.height < 16:
@@ -91,7 +103,7 @@ class PseudoSimOptions:
             render=RenderSettings(tuple(self.cameras) or ("CAM_FRONT",), self.width, self.height, self.backend),
             frames=FrameConfig(first_frame_s=self.first_frame_s, stride_s=self.stride_s, max_frames=self.frames),
             stage_two=stage_two, pseudo=PseudoSimConfig(sigma_squared_m2=self.sigma2, on_vanished=self.on_vanished),
-            cache_dir=cache_dir, thumbnails=self.thumbnails, seed=self.seed)
+            cache_dir=cache_dir, thumbnails=self.thumbnails, seed=self.seed, traffic=self.traffic(Traffic.REACTIVE))
 
 
 OPTION_GROUPS = (ScenarioOptions, PseudoSimOptions)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from evaluation.correlation import CLOSED_TARGETS, PREDICTORS, CorrelationRun
 from evaluation.reports.document import fmt, write_blocks
+from evaluation.reports.pseudo_sim import traffic_sentence
 
 
 def correlate_blocks(run: CorrelationRun) -> list[tuple]:
@@ -17,6 +18,7 @@ def correlate_blocks(run: CorrelationRun) -> list[tuple]:
                         "pseudo-simulation frames cover. R^2: coefficient of determination of the least-squares line; "
                         "rho: Spearman's rank correlation. The paper reports R^2 = 0.8 (pseudo-simulation) and 0.7 "
                         "(best open-loop metric) over 83 planners."))
+    blocks.append(("p", f"Pseudo-simulation traffic: {traffic_sentence(run.settings.traffic)}"))
     if run.weights_vanished:
         blocks.append(("p", f"WARNING: {run.warnings_count} stage-two group(s) had vanished weights (see "
                             f"{run.pseudo_sim.replace('.json', '')} report); their pseudo-simulation scores use the "

@@ -7,6 +7,7 @@ from pathlib import Path
 from evaluation.reports.document import METRIC_LABELS, fmt, write_blocks
 from evaluation.scoring import PseudoSimRun
 from sim.scoring.epdms import METRIC_NAMES
+from sim.scoring.traffic import Traffic
 
 MAX_WARNINGS_LISTED = 40
 
@@ -25,6 +26,14 @@ def _warning_blocks(warnings: list[str], what: str) -> list[tuple]:
             ("ul", items)]
 
 
+def traffic_sentence(traffic: Traffic) -> str:
+    """How a report says which traffic the scored rollouts met."""
+    if traffic is Traffic.REACTIVE:
+        return ("reactive: in both stages the vehicles of each plan's rollout follow the IDM and react to the "
+                "ego's simulated states (NAVSIM v2's two-stage default).")
+    return "log-replay: in both stages the actors replay the log, whatever the plan does."
+
+
 # ---- splatsim score -----------------------------------------------------------------------------------
 
 
@@ -37,6 +46,7 @@ def score_blocks(run: PseudoSimRun) -> list[tuple]:
                         "scores are weighted by exp(-d^2 / (2 sigma^2)), d the distance from the end of the stage-one "
                         "plan to each start. Score = stage one x weighted stage two, averaged over the frame and the "
                         "frame 0.5 s earlier, then over frames. EPDMS: 1 is best."))
+    blocks.append(("p", f"Traffic: {traffic_sentence(s.traffic)}"))
     blocks += _warning_blocks(list(run.warnings), "of stage-one plans")
     blocks.append(("h2", "Scores per policy"))
     rows = []

@@ -11,8 +11,10 @@ One scored frame (log step k) is two groups, "now" (k) and "prev" (k - 0.5 s):
   EPDMS (`score_proposal` at the logged ego): S1.
 - stage two: the policy plans again from each of N synthetic start states s_i placed around the
   logged ego 4 s after the frame (`sim.scoring.stage_two`); each plan is scored with EPDMS from its
-  start state at step k + 40: S2_i. The "prev" group's starts are the same offsets around the log
-  at k + 35 (4 s after k - 5).
+  start state at step k + 40, HC seeing the history that led to the start (`StartGroup.history`):
+  S2_i. The "prev" group's starts are the same offsets around the log at k + 35 (4 s after k - 5).
+- traffic: in both stages the actors of each plan's rollout are reactive IDM vehicles (NAVSIM
+  v2's two-stage default) or the log replayed (`sim.scoring.traffic`); the caller chooses.
 - weights: w_i = exp(-||p_end - s_i||^2 / (2 sigma^2)) normalised over i, p_end the end (4 s) of
   the group's stage-one plan in the global frame, s_i the start's rear-axle position; sigma^2 =
   0.1 m^2 (NAVSIM's `sigma_squared`).

@@ -15,6 +15,12 @@ group, 4 s after k - 0.5 s) we place N synthetic starts, each given by four offs
   offset (a car 4 m ahead of the log after 4 s drove about 2 m/s faster: d = dv * 4 s / 2 under
   a constant speed difference built up linearly).
 
+History. HC scores a plan after the ego's motion that led to its start (NAVSIM's synthetic scenes
+carry the ego history of the rollout that produced them). The motion that leads to a start is
+the log carried over by the start's offsets: at each of the history_s before the start, the start
+state those offsets give there (`start_group`), with the log's acceleration and yaw rate, so the
+history runs continuously into the start.
+
 Both groups use the same N offsets, so start i at 3.5 s leads to start i at 4 s as the log does,
 and EC compares the two plans of start i (NAVSIM's synthetic pairs). The ego's acceleration,
 steering and yaw rate are the log's there.
@@ -28,6 +34,7 @@ A start whose footprint leaves the drivable area (in either group) is dropped wh
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import zlib
 from dataclasses import dataclass
@@ -35,11 +42,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.checks import ego_corners, off_road
-from sim.dynamics.bicycle import SPEED, YAW, X, Y
+from sim.dynamics.bicycle import ACCEL, SPEED, YAW, X, Y
 from sim.engine import SimContext
 from sim.errors import ConfigError
 from sim.geometry import wrap_angle
-from sim.scoring.epdms import ScoringData, logged_ego_state
+from sim.scoring.comfort import Kinematics
+from sim.scoring.epdms import EPDMSConfig, ScoringData, logged_ego_state
 from sim.types.scenario import DT_S, Scenario
 from sim.types.state import EgoState
 
@@ -129,7 +137,8 @@ class StartGroup:
     """N start states around the log at `step` (rear axle, global).
 
     xy (N, 2), yaw_rad (N,), speed_mps (N,); base: the logged EgoState there (acceleration,
-    steering and yaw rate shared by every start); logged_xy (2,)."""
+    steering and yaw rate shared by every start); logged_xy (2,); history: N Kinematics, the
+    motion that led to each start over the comfort history (see the module docstring)."""
 
     step: int
     xy: np.ndarray
@@ -137,6 +146,7 @@ class StartGroup:
     speed_mps: np.ndarray
     base: EgoState
     logged_xy: np.ndarray
+    history: tuple[Kinematics, ...] = ()
 
     def ego(self, i: int) -> EgoState:
         b = self.base
@@ -248,9 +258,27 @@ def start_group(data: ScoringData, step: int, offsets: np.ndarray, config: Stage
     return StartGroup(int(step), xy, yaw, speed, base, base.xy.copy())
 
 
+def start_history(data: ScoringData, step: int, offsets: np.ndarray, config: StageTwoConfig = StageTwoConfig(),
+                  epdms: EPDMSConfig = EPDMSConfig()) -> tuple[Kinematics, ...]:
+    """The motion that led to the starts at `offsets` (N, 4) around the log at `step`: over the
+    comfort history before it (fewer samples at the log's start, as `log_history`), the starts
+    the same offsets give at each earlier step, with the log's acceleration and yaw rate."""
+    h = int(round(epdms.comfort.history_s / epdms.dt_s))
+    valid = np.flatnonzero(data.log_ego.valid[:step])
+    lo = max(step - h, int(valid[0]) if len(valid) else step)
+    groups = [start_group(data, j, offsets, config) for j in range(lo, step)]
+    yaw = np.array([g.yaw_rad for g in groups]).reshape(-1, len(offsets))
+    speed = np.array([g.speed_mps for g in groups]).reshape(-1, len(offsets))
+    accel = data.log_ego.states[lo:step, ACCEL]
+    yaw_rate = data.log_ego.yaw_rate_radps[lo:step]
+    return tuple(Kinematics(np.unwrap(yaw[:, i]), speed[:, i], accel, yaw_rate) for i in range(len(offsets)))
+
+
 def stage_two_starts(data: ScoringData, frame_step: int, config: StageTwoConfig = StageTwoConfig(),
-                     frames: FrameConfig = FrameConfig(), with_previous: bool = True) -> StageTwoStarts:
-    """The stage-two starts of frame k: around the log at k + horizon (and k - prev + horizon)."""
+                     frames: FrameConfig = FrameConfig(), with_previous: bool = True,
+                     epdms: EPDMSConfig = EPDMSConfig()) -> StageTwoStarts:
+    """The stage-two starts of frame k: around the log at k + horizon (and k - prev + horizon),
+    each with the history that led to it (`start_history`, over epdms' comfort history)."""
     sc = data.scenario
     h, p = frames.horizon_steps, frames.previous_offset_steps
     now_step = frame_step + h
@@ -258,8 +286,13 @@ def stage_two_starts(data: ScoringData, frame_step: int, config: StageTwoConfig 
         raise ConfigError(f"frame {frame_step} of scenario {sc.name!r} has no logged ego {frames.horizon_s:g} s later "
                           f"(step {now_step}); choose frames with select_frames")
     offsets = start_offsets(config, f"{sc.name}/{frame_step}")
-    now = start_group(data, now_step, offsets, config)
-    prev = start_group(data, now_step - p, offsets, config) if with_previous else None
+
+    def group(step: int) -> StartGroup:
+        return dataclasses.replace(start_group(data, step, offsets, config),
+                                   history=start_history(data, step, offsets, config, epdms))
+
+    now = group(now_step)
+    prev = group(now_step - p) if with_previous else None
     dropped = 0
     if config.drop_off_road:
         keep = np.array([not _off_road(sc, g.ego(i)) for i in range(len(offsets))
@@ -282,4 +315,4 @@ def _off_road(scenario: Scenario, ego: EgoState) -> bool:
 
 def _subset(group: StartGroup, keep: np.ndarray) -> StartGroup:
     return StartGroup(group.step, group.xy[keep], group.yaw_rad[keep], group.speed_mps[keep], group.base,
-                      group.logged_xy)
+                      group.logged_xy, tuple(h for h, k in zip(group.history, keep) if k))

@@ -42,4 +42,9 @@ def test_correlate_end_to_end(demo_dataroot, tmp_path):
     assert (tmp_path / "corr" / "img" / "correlation.png").stat().st_size > 10_000
     assert "R² vs closed-loop EPDMS" in (tmp_path / "corr" / "correlate.md").read_text()
     assert (tmp_path / "corr" / "pseudo_sim" / "pseudo_sim.json").is_file()
-    assert json.loads((tmp_path / "corr" / "correlation.json").read_text()) == json.loads(json.dumps(run.to_json()))
+    doc = json.loads((tmp_path / "corr" / "correlation.json").read_text())
+    assert doc == json.loads(json.dumps(run.to_json()))
+    # one traffic for the closed loop and the pseudo-simulation, reactive by default, named everywhere
+    assert doc["traffic"] == "reactive" and doc["closed_loop"]["reactive"] is True
+    assert json.loads((tmp_path / "corr" / "pseudo_sim" / "pseudo_sim.json").read_text())["traffic"] == "reactive"
+    assert "Pseudo-simulation traffic: reactive" in (tmp_path / "corr" / "correlate.md").read_text()

@@ -12,7 +12,9 @@ al., NeurIPS 2024, arXiv:2406.15349). This is our own implementation on the engi
 A proposal (40 poses at 0.1 .. 4.0 s in the ego frame) is tracked from the ego state by the
 engine's tracker and kinematic bicycle (`sim.dynamics.tracker.rollout`, 40 steps, like NAVSIM's LQR +
 bicycle), giving 41 states (t = 0 .. 4 s). The logged actors are where the log has them at each
-of those steps (non-reactive). Then, over the 41 states:
+of those steps (non-reactive), or, with `traffic=Traffic.REACTIVE`, the vehicles follow the
+closed loop's IDM against the ego's simulated states (`sim.scoring.traffic`, NAVSIM v2's
+reactive agents). Then, over the 41 states:
 
 - NC, no at-fault collision, {0, 0.5, 1}: the first contact with each actor is classified with
   NAVSIM's rules (ego stopped -> not at fault; actor stopped (static objects always) -> at fault;
@@ -95,6 +97,7 @@ from sim.scoring.epdms.config import (
 )
 from sim.scoring.epdms.data import (
     ScoringData,
+    actor_futures,
     actors_window,
     log_history,
     logged_ego_state,
@@ -136,6 +139,7 @@ __all__ = [
     "ScoringData",
     "WindowMetrics",
     "action_to_proposal",
+    "actor_futures",
     "actors_window",
     "aggregate_epdms",
     "assemble_result",

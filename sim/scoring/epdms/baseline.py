@@ -10,11 +10,19 @@ import numpy as np
 
 from sim.geometry import global_to_local_xy, wrap_angle
 from sim.scoring.epdms.config import EPDMSConfig, normalized_progress
-from sim.scoring.epdms.data import ScoringData, actors_window, check_step, logged_ego_state, stop_controls
+from sim.scoring.epdms.data import (
+    ScoringData,
+    actor_futures,
+    actors_window,
+    check_step,
+    logged_ego_state,
+    stop_controls,
+)
 from sim.scoring.epdms.kernels import project_track
 from sim.scoring.epdms.proposals import human_proposal, proposal_states
 from sim.scoring.epdms.window import WindowMetrics, evaluate_window
 from sim.scoring.reference_planner import reference_proposals
+from sim.scoring.traffic import Traffic
 from sim.types.state import EgoState
 
 
@@ -111,9 +119,12 @@ def reference_baseline(data: ScoringData, ego: EgoState, route_s_hint_m: float, 
     return float(logged.progress_m * logged.multiplier), best, states, scores
 
 
-def frame_baseline(data: ScoringData, step_index: int, config: EPDMSConfig = EPDMSConfig()) -> FrameBaseline:
-    """The reference planner and the human-filter result at a logged frame (memoised in data)."""
-    key = (step_index, config)
+def frame_baseline(data: ScoringData, step_index: int, config: EPDMSConfig = EPDMSConfig(),
+                   traffic: Traffic = Traffic.LOG_REPLAY) -> FrameBaseline:
+    """The reference planner (against the logged actors) and the human-filter result at a logged
+    frame, the human against `traffic` simulated for its own rollout as NAVSIM's pdm_score does
+    (memoised in data)."""
+    key = (step_index, config, traffic)
     cached = data.frame_cache.get(key)
     if cached is not None:
         return cached
@@ -130,8 +141,8 @@ def frame_baseline(data: ScoringData, step_index: int, config: EPDMSConfig = EPD
         xy, yaw = human_proposal(data, step_index, config)
         hs = proposal_states(xy, yaw, ego, data, sc.ego_params, config)
         # NAVSIM scores the human alone and without history (so its HC is never 0).
-        human = evaluate_window(data, hs, *act, hint, config, full=True, with_history_comfort=False,
-                                stops=stop_controls(data, config), step_index=step_index)
+        human = evaluate_window(data, hs, *actor_futures(data, step_index, hs, traffic), hint, config, full=True,
+                                with_history_comfort=False, stops=stop_controls(data, config), step_index=step_index)
         # Scored alone, the human's EP is its raw progress over its own weighted progress: 1 always
         # (navsim/evaluate/pdm_score.py), so the filter never touches EP.
         ep = float(normalized_progress(human.progress_m, human.progress_m * human.multiplier, config))

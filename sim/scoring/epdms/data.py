@@ -28,6 +28,7 @@ from sim.scoring.epdms.config import (
 )
 from sim.scoring.epdms.kernels import project_track
 from sim.scoring.stop_controls import StopControls, infer_stop_controls
+from sim.scoring.traffic import Traffic, reactive_actor_futures
 from sim.types.scenario import DT_S, ActorKind, Scenario
 from sim.types.state import EgoState
 
@@ -337,6 +338,15 @@ def actors_window(data: ScoringData, step_index: int, n: int) -> tuple[np.ndarra
         speed = np.concatenate([speed, np.zeros((pad, m))])
         valid = np.concatenate([valid, np.zeros((pad, m), bool)])
     return xy, yaw, speed, valid
+
+
+def actor_futures(data: ScoringData, step_index: int, ego_states: np.ndarray, traffic: Traffic = Traffic.LOG_REPLAY
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The actors while the ego drives `ego_states` (n, 6) from `step_index`: the log
+    (`actors_window`) or reactive IDM vehicles (`sim.scoring.traffic`); same layout."""
+    if traffic is Traffic.REACTIVE:
+        return reactive_actor_futures(data.context, step_index, ego_states)
+    return actors_window(data, step_index, len(ego_states))
 
 
 def log_history(data: ScoringData, step_index: int, config: EPDMSConfig = EPDMSConfig()) -> Kinematics:

@@ -14,6 +14,7 @@ from sim.scoring.epdms.data import ScoringData
 from sim.scoring.epdms.proposals import human_proposal, policy_proposal
 from sim.scoring.epdms.results import EPDMSResult
 from sim.scoring.epdms.score import score_proposal
+from sim.scoring.traffic import Traffic
 
 
 def scorable_frames(data: ScoringData, config: EPDMSConfig = EPDMSConfig()) -> np.ndarray:
@@ -29,12 +30,13 @@ def scorable_frames(data: ScoringData, config: EPDMSConfig = EPDMSConfig()) -> n
 
 def score_log_frames(data: ScoringData, policy="expert", config: EPDMSConfig = EPDMSConfig(),
                      steps: Sequence[int] | None = None,
-                     on_frame: Callable[[EPDMSResult], None] | None = None) -> list[EPDMSResult]:
+                     on_frame: Callable[[EPDMSResult], None] | None = None,
+                     traffic: Traffic = Traffic.LOG_REPLAY) -> list[EPDMSResult]:
     """EPDMS of a policy's proposal at every scorable frame of the log (or at `steps`).
 
     policy: "expert" (the logged human's own 4 s future), a built-in policy name, or a Policy
     object. EC compares each proposal with the one made interval (0.5 s) earlier when that frame
-    was scored too."""
+    was scored too. traffic: the actors replay the log or react to each proposal's rollout."""
     frames = scorable_frames(data, config) if steps is None else np.asarray(list(steps), np.int64)
     expert = isinstance(policy, str) and policy == "expert"
     if isinstance(policy, str) and not expert:
@@ -50,7 +52,8 @@ def score_log_frames(data: ScoringData, policy="expert", config: EPDMSConfig = E
             xy, yaw = human_proposal(data, k, config)
         else:
             xy, yaw = policy_proposal(data, policy, k, config)
-        result = score_proposal(data, k, xy, yaw, previous_proposal=results.get(k - interval), config=config)
+        result = score_proposal(data, k, xy, yaw, previous_proposal=results.get(k - interval), config=config,
+                                traffic=traffic)
         results[k] = result
         out.append(result)
         if on_frame is not None:

@@ -12,6 +12,7 @@ from sim.engine import prepare
 from sim.scoring.epdms import (
     ScoringData,
     logged_ego_state,
+    score_proposal,
 )
 from sim.scoring.stage_two import FrameConfig, StageTwoConfig, select_frames, stage_two_starts, start_offsets
 from sim.types.state import EgoState
@@ -70,3 +71,34 @@ def test_sampled_starts_are_seeded():
     assert np.array_equal(a, b) and a.shape == (10, 4) and np.all(a[0] == 0.0)
     assert not np.array_equal(a, start_offsets(cfg, "scene/25"))
     assert np.all(np.abs(a[:, 1]) <= cfg.lateral_range_m)
+
+
+def test_each_start_carries_the_history_that_led_to_it(road_data):
+    # 10 m/s along +x: the 1.5 s before the start at k + 40 = 45 are steps 30..44 at 10 m/s, and a
+    # start 4 m ahead came there 0.5 /s x 4 m = 2 m/s faster all along (the offsets carried over)
+    cfg = StageTwoConfig(lateral_offsets_m=(0.0, 1.0), longitudinal_offsets_m=(0.0, 4.0))
+    st = stage_two_starts(road_data, 5, cfg)
+    assert len(st.now.history) == len(st.offsets) == 4 and len(st.prev.history) == 4
+    for i, (lon, _, _, _) in enumerate(st.offsets):
+        h = st.now.history[i]
+        assert len(h) == 15
+        np.testing.assert_allclose(h.speed_mps, 10.0 + 0.5 * lon, atol=1e-6)
+        np.testing.assert_allclose(h.yaw_rad, 0.0, atol=1e-9)
+        np.testing.assert_allclose(h.accel_mps2, 0.0, atol=1e-6)
+        assert h.speed_mps[-1] == pytest.approx(st.now.speed_mps[i], abs=1e-6)  # runs on into the start
+
+
+def test_stage_two_history_comfort_sees_the_braking_before_the_start():
+    # the log brakes from 10 to 3 m/s over steps 30..40 (-7 m/s^2, beyond HC's -4.05 bound), then
+    # holds 3 m/s; the start at step 45 (frame 5) came out of that braking
+    speed = np.concatenate([np.full(31, 10.0), np.linspace(10.0, 3.0, 11)[1:], np.full(79, 3.0)])
+    data = ScoringData.build(prepare(straight_road_scenario(num_steps=120, ego_speed_mps=speed)))
+    st = stage_two_starts(data, 5, StageTwoConfig(lateral_offsets_m=(0.0,), longitudinal_offsets_m=(0.0,)))
+    history = st.now.history[0]
+    assert history.accel_mps2.min() < -4.05 and len(history) == 15
+    ego = st.now.ego(0)
+    cruise = np.stack([ego.speed_mps * 0.1 * np.arange(1, 41), np.zeros(40)], -1)  # hold the start's speed
+    fresh = score_proposal(data, st.now.step, cruise, np.zeros(40), ego_state=ego)
+    after = score_proposal(data, st.now.step, cruise, np.zeros(40), ego_state=ego, history=history)
+    assert fresh.hc == 1.0
+    assert after.hc == 0.0 and "lon_accel" in after.hc_failed and after.hc_time_s < 0.0  # failed in the history
