@@ -1,32 +1,39 @@
 """Comfort terms of NAVSIM v2's EPDMS: history comfort (HC) and two-frame extended comfort (EC).
 
 Both follow NAVSIM's `navsim/planning/simulation/planner/pdm_planner/scoring/pdm_comfort_metrics.py`
-(autonomousvision/navsim, v2 branch) and the paper "Pseudo-Simulation for Autonomous Driving"
-(Cao et al., CoRL 2025, arXiv:2506.04218, Sec. 3 and App. A); this is our own code.
+(autonomousvision/navsim, main) and the paper "Pseudo-Simulation for Autonomous Driving" (Cao et al.,
+CoRL 2025, arXiv:2506.04218, Sec. 3 and App. A); this is our own code.
 
-- HC: the ego's past 1.5 s (the log) followed by the simulated 4 s states must keep six signals
-  strictly inside bounds (nuPlan's comfort thresholds): longitudinal acceleration in
-  (-4.05, 2.40) m/s^2, |lateral acceleration| < 4.89 m/s^2, |jerk| < 8.37 m/s^3, |longitudinal
-  jerk| < 4.13 m/s^3, |yaw acceleration| < 1.93 rad/s^2, |yaw rate| < 0.95 rad/s. Signals are
-  Savitzky-Golay smoothed or differentiated with the windows and orders NAVSIM's `_compute_*`
-  functions end up using: accelerations are smoothed over the whole series (they pass
-  window_length=n_time), order 2; jerks are the derivative over the whole series (order 2) of
-  the acceleration smoothed with window 8 (order 2; `_extract_ego_jerk` does not pass its window
-  on to the smoothing); yaw rate and yaw acceleration are the first (order 2) and second
-  (order 3) derivatives of the unwrapped heading with window 5 (`_extract_ego_yaw_rate` does not
-  pass its window on to the differentiation).
-- EC: two proposals 0.5 s apart are compared on their overlap (the current one's first states
-  against the previous one's states 0.5 s later): the RMS difference of acceleration magnitude
-  (<= 0.7 m/s^2), jerk magnitude (<= 0.5 m/s^3), yaw rate (<= 0.1 rad/s) and yaw acceleration
-  (<= 0.1 rad/s^2), with NAVSIM's `extract_features` windows: acceleration smoothed with window
-  8, jerk its derivative with window 15, yaw rate and yaw acceleration with window 5 (both
-  order 2).
+- HC (`PDMScorer._calculate_history_comfort`, `ego_is_comfortable`): the ego's past followed by the
+  simulated 4 s states must keep six signals strictly inside bounds (nuPlan's comfort thresholds):
+  longitudinal acceleration in (-4.05, 2.40) m/s^2, |lateral acceleration| < 4.89 m/s^2, |jerk| <
+  8.37 m/s^3, |longitudinal jerk| < 4.13 m/s^3, |yaw acceleration| < 1.93 rad/s^2, |yaw rate| <
+  0.95 rad/s. Savitzky-Golay filters (scipy's default mode "interp"), with the windows NAVSIM's
+  `_compute_*` functions end up using: accelerations smoothed with window min(8, n), order 2
+  (`_extract_ego_acceleration`); jerks the first derivative (window min(15, n), order 2, delta dt)
+  of that smoothed acceleration (`_extract_ego_jerk`); yaw rate and yaw acceleration the first
+  (order 2) and second (order 3) derivatives of the unwrapped heading with window 5
+  (`_extract_ego_yaw_rate` does not pass its window on to `_approximate_derivatives`).
+  The past is NAVSIM's `past_human_trajectory`: the ego at -1.5, -1.0, -0.5 and 0 s (its 2 Hz
+  frames) linearly interpolated at -1.5, -1.4, .., -0.2 s (14 samples; the -0.1 s sample is
+  dropped), then the 41 states follow as if 0.1 s apart (`history_kinematics`).
+- EC (`ego_is_two_frame_extended_comfort`, `SceneAggregator._compute_two_frame_comfort`): two
+  proposals 0.5 s apart are compared on their overlap (the current one's first states against the
+  previous one's states 0.5 s later): the RMS difference of acceleration magnitude (<= 0.7 m/s^2),
+  jerk (<= 0.5 m/s^3), yaw rate (<= 0.1 rad/s) and yaw acceleration (<= 0.1 rad/s^2), with
+  `extract_features`' windows: acceleration smoothed with window 8, jerk its derivative with window
+  15, yaw rate and yaw acceleration with window 5 (both order 2).
 
-Kinematics. The states are the rear axle's (the engine's state vector). Acceleration at the box
-centre is the rigid-body shift of the rear axle's body-frame acceleration (dv/dt, v * yaw_rate):
-longitudinal a - yaw_rate^2 * d, lateral v * yaw_rate + yaw_accel * d, with d the rear-axle-to-
-centre distance (NAVSIM's `state_array_to_center_state_array`). The acceleration magnitude of
-the jerk and EC terms is taken at the rear axle, as NAVSIM does.
+Kinematics: the quantities of NAVSIM's state array (`StateIndex`) that the metrics read, at the
+rear axle in the body frame. NAVSIM's simulated states (`BatchKinematicBicycleModel.propagate_state`)
+carry the longitudinal acceleration only (ACCELERATION_Y is 0), the yaw rate v tan(steer) / L and
+the yaw acceleration as the backward difference of that yaw rate. States built from a log's ego
+status (`ego_status_to_ego_state`: the past and the first state of every rollout) carry the logged
+longitudinal and lateral accelerations and zero yaw rate and yaw acceleration (nuPlan's defaults).
+The box centre's acceleration (`state_array_to_center_state_array`, `get_acceleration_shifted`
+with displacement (d, 0)) adds d * (yaw_rate^2 + yaw_accel) to x only; y keeps the rear axle's. The
+acceleration magnitude of the jerk and EC terms is the rear axle's. So on a constant-radius curve
+at constant speed NAVSIM's simulated lateral acceleration is 0, not v^2 / R.
 
 Filters are linear, so each (length, window, order, derivative) pair is applied as a cached
 matrix product, which gives exactly `scipy.signal.savgol_filter`'s output (its default
@@ -57,13 +64,13 @@ class ComfortConfig:
     - max_abs_jerk_mps3: jerk of the acceleration magnitude (rear axle).
     - max_abs_lon_jerk_mps3: jerk of the longitudinal acceleration (box centre).
     - max_abs_yaw_accel_radps2, max_abs_yaw_rate_radps: from the unwrapped heading.
-    - history_s: how much of the logged past precedes the simulated states (NAVSIM: 1.5 s).
+    - history_s: how much of the past precedes the simulated states (NAVSIM: 1.5 s).
+    - history_knot_interval_s: spacing of the past states the history is interpolated from
+      (NAVSIM's 2 Hz frames: 0.5 s).
 
-    Savitzky-Golay settings (NAVSIM's, see the module docstring):
-    - accel_window, accel_order: smoothing of accelerations before a jerk is taken, and EC's
-      acceleration; HC's accelerations use the whole series with accel_order.
-    - jerk_window, jerk_order: EC's derivative of the smoothed acceleration; HC's jerks use the
-      whole series with jerk_order.
+    Savitzky-Golay settings (NAVSIM's, see the module docstring; windows are capped at the length):
+    - accel_window, accel_order: smoothing of every acceleration (HC's and EC's).
+    - jerk_window, jerk_order: derivative of the smoothed acceleration (HC's and EC's jerks).
     - yaw_window: window of the heading derivatives; yaw_rate_order (1st derivative) and
       yaw_accel_order (2nd derivative) for HC; ec_yaw_accel_order for EC's yaw acceleration.
     - decimals: NAVSIM rounds the filtered signals to this many decimals.
@@ -82,6 +89,7 @@ class ComfortConfig:
     max_abs_yaw_accel_radps2: float = 1.93
     max_abs_yaw_rate_radps: float = 0.95
     history_s: float = 1.5
+    history_knot_interval_s: float = 0.5
     accel_window: int = 8
     accel_order: int = 2
     jerk_window: int = 15
@@ -100,34 +108,84 @@ class ComfortConfig:
 
 @dataclass(frozen=True, eq=False)
 class Kinematics:
-    """The ego's motion on a uniform time grid. n samples, dt_s apart.
+    """What NAVSIM's comfort metrics read from its state arrays: n samples on a uniform grid, at the
+    rear axle, in the body frame.
 
-    yaw_rad: (n,) heading (wrapped or not); speed_mps: (n,) longitudinal speed of the rear axle;
-    accel_mps2: (n,) its time derivative; yaw_rate_radps: (n,).
+    yaw_rad: (n,) heading (wrapped or not); accel_x_mps2, accel_y_mps2: (n,) longitudinal and
+    lateral acceleration (ACCELERATION_2D); yaw_rate_radps: (n,) ANGULAR_VELOCITY;
+    yaw_accel_radps2: (n,) ANGULAR_ACCELERATION.
     """
 
     yaw_rad: np.ndarray
-    speed_mps: np.ndarray
-    accel_mps2: np.ndarray
+    accel_x_mps2: np.ndarray
+    accel_y_mps2: np.ndarray
     yaw_rate_radps: np.ndarray
+    yaw_accel_radps2: np.ndarray
 
     def __len__(self) -> int:
         return len(self.yaw_rad)
 
+    def slice(self, start: int, stop: int) -> Kinematics:
+        """Samples start .. stop - 1."""
+        return Kinematics(*(getattr(self, f)[start:stop] for f in _FIELDS))
 
-def kinematics_from_states(states: np.ndarray, wheelbase_m: float) -> Kinematics:
-    """Kinematics of engine state vectors (n, 6) [x, y, yaw, speed, accel, steer]."""
+
+_FIELDS = ("yaw_rad", "accel_x_mps2", "accel_y_mps2", "yaw_rate_radps", "yaw_accel_radps2")
+
+
+def logged_kinematics(yaw_rad: np.ndarray, speed_mps: np.ndarray, accel_mps2: np.ndarray,
+                      yaw_rate_radps: np.ndarray) -> Kinematics:
+    """Ego states as NAVSIM builds them from a log's ego status (`ego_status_to_ego_state`): the
+    logged accelerations, zero yaw rate and yaw acceleration (nuPlan's `build_from_rear_axle`
+    defaults). Our logs carry poses, so the logged lateral acceleration is speed * yaw rate."""
+    yaw, v, a, w = (np.asarray(x, np.float64) for x in (yaw_rad, speed_mps, accel_mps2, yaw_rate_radps))
+    return Kinematics(yaw, a, v * w, np.zeros_like(yaw), np.zeros_like(yaw))
+
+
+def kinematics_from_states(states: np.ndarray, wheelbase_m: float, dt_s: float) -> Kinematics:
+    """A rollout (n, 6) [x, y, yaw, speed, accel, steer] from its start state (row 0), as NAVSIM's
+    `PDMSimulator.simulate_proposals` fills its state array: row 0 is the start built from an ego
+    status (`logged_kinematics`), rows 1.. are `BatchKinematicBicycleModel.propagate_state`'s (no
+    lateral acceleration, yaw rate v tan(steer) / L, yaw acceleration its backward difference, the
+    first one from the start's zero yaw rate)."""
     states = np.asarray(states, dtype=np.float64)
     v = states[:, SPEED]
-    return Kinematics(states[:, YAW], v, states[:, ACCEL], v * np.tan(states[:, STEER]) / wheelbase_m)
+    w = v * np.tan(states[:, STEER]) / wheelbase_m
+    start = logged_kinematics(states[:1, YAW], v[:1], states[:1, ACCEL], w[:1])
+    w_sim = np.concatenate([start.yaw_rate_radps, w[1:]])
+    alpha = np.concatenate([start.yaw_accel_radps2, np.diff(w_sim) / dt_s])
+    accel_y = np.concatenate([start.accel_y_mps2, np.zeros(len(v) - 1)])
+    return Kinematics(states[:, YAW], states[:, ACCEL], accel_y, w_sim, alpha)
+
+
+def history_kinematics(yaw_rad: np.ndarray, speed_mps: np.ndarray, accel_mps2: np.ndarray,
+                       yaw_rate_radps: np.ndarray, dt_s: float, config: ComfortConfig = ComfortConfig()
+                       ) -> Kinematics:
+    """NAVSIM's HC history from the ego's past on the dt_s grid, the last sample being the current
+    state (m,) each, oldest first (`PDMScorer._calculate_history_comfort` on the metric cache's
+    `past_human_trajectory`): the states every history_knot_interval_s back to history_s (those
+    the past reaches) are interpolated linearly (heading along the shorter arc) at the dt_s grid
+    from the oldest of them, the current state and the sample before it excluded. Each sample is a
+    logged state (`logged_kinematics`). Empty when the past holds no earlier knot."""
+    m = len(yaw_rad)
+    knot_step = int(round(config.history_knot_interval_s / dt_s))
+    n_knots = int(round(config.history_s / config.history_knot_interval_s))
+    knots = (m - 1) - knot_step * np.arange(min(n_knots, (m - 1) // knot_step), -1, -1)
+    if len(knots) < 2:
+        return logged_kinematics(*(np.zeros(0),) * 4)
+    t_knot = (knots - (m - 1)) * dt_s
+    t = np.arange(knots[0] - (m - 1), -1) * dt_s  # oldest knot .. -2 dt (NAVSIM's arange(...)[:-1])
+    at_knots = logged_kinematics(*(np.asarray(x, np.float64)[knots]
+                                   for x in (yaw_rad, speed_mps, accel_mps2, yaw_rate_radps)))
+    return Kinematics(*(np.interp(t, t_knot, np.unwrap(x) if f == "yaw_rad" else x)
+                        for f, x in ((f, getattr(at_knots, f)) for f in _FIELDS)))
 
 
 def concat_kinematics(first: Kinematics | None, second: Kinematics) -> Kinematics:
-    """`first` followed by `second` (history then simulated states)."""
+    """`first` followed by `second` (history then simulated states), as NAVSIM pads its states."""
     if first is None or len(first) == 0:
         return second
-    return Kinematics(*(np.concatenate([getattr(first, f), getattr(second, f)])
-                        for f in ("yaw_rad", "speed_mps", "accel_mps2", "yaw_rate_radps")))
+    return Kinematics(*(np.concatenate([getattr(first, f), getattr(second, f)]) for f in _FIELDS))
 
 
 @lru_cache(maxsize=256)
@@ -157,24 +215,26 @@ def comfort_signals(kin: Kinematics, dt_s: float, rear_axle_to_center_m: float,
                     config: ComfortConfig = ComfortConfig()) -> dict[str, np.ndarray]:
     """The six filtered history-comfort signals, each (n,), keyed by HC_NAMES."""
     c = config
-    n = len(kin)
-    w = kin.yaw_rate_radps
-    yaw_accel_raw = np.gradient(w, dt_s) if len(w) > 1 else np.zeros_like(w)
-    d = rear_axle_to_center_m
-    lon_center = kin.accel_mps2 - w * w * d
-    lat_center = kin.speed_mps * w + yaw_accel_raw * d
-    magnitude = np.hypot(kin.accel_mps2, kin.speed_mps * w)
-    lon_smooth = _filter(lon_center, c.accel_window, c.accel_order, 0, dt_s, c.decimals)
-    mag_smooth = _filter(magnitude, c.accel_window, c.accel_order, 0, dt_s, c.decimals)
+    center = _center_accel(kin, rear_axle_to_center_m)
+    lon_smooth = _filter(center[0], c.accel_window, c.accel_order, 0, dt_s, c.decimals)
+    mag_smooth = _filter(np.hypot(kin.accel_x_mps2, kin.accel_y_mps2), c.accel_window, c.accel_order, 0, dt_s,
+                         c.decimals)
     yaw = _unwrap(kin.yaw_rad)
     return {
-        "lon_accel": _filter(lon_center, n, c.accel_order, 0, dt_s, c.decimals),
-        "lat_accel": _filter(lat_center, n, c.accel_order, 0, dt_s, c.decimals),
-        "jerk": _filter(mag_smooth, n, c.jerk_order, 1, dt_s, c.decimals),
-        "lon_jerk": _filter(lon_smooth, n, c.jerk_order, 1, dt_s, c.decimals),
+        "lon_accel": lon_smooth,
+        "lat_accel": _filter(center[1], c.accel_window, c.accel_order, 0, dt_s, c.decimals),
+        "jerk": _filter(mag_smooth, c.jerk_window, c.jerk_order, 1, dt_s, c.decimals),
+        "lon_jerk": _filter(lon_smooth, c.jerk_window, c.jerk_order, 1, dt_s, c.decimals),
         "yaw_accel": _filter(yaw, c.yaw_window, c.yaw_accel_order, 2, dt_s, c.decimals),
         "yaw_rate": _filter(yaw, c.yaw_window, c.yaw_rate_order, 1, dt_s, c.decimals),
     }
+
+
+def _center_accel(kin: Kinematics, rear_axle_to_center_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) acceleration at the box centre as NAVSIM shifts it (`get_acceleration_shifted` with
+    displacement (d, 0): both rigid-body terms are scaled by the displacement's x and land on x)."""
+    w = kin.yaw_rate_radps
+    return kin.accel_x_mps2 + rear_axle_to_center_m * (w * w + kin.yaw_accel_radps2), kin.accel_y_mps2
 
 
 def comfort_bounds(config: ComfortConfig = ComfortConfig()) -> dict[str, tuple[float, float]]:
@@ -207,8 +267,10 @@ class ComfortResult:
 
 def history_comfort(kin: Kinematics, dt_s: float, rear_axle_to_center_m: float,
                     config: ComfortConfig = ComfortConfig()) -> ComfortResult:
-    """NAVSIM's `ego_is_comfortable` over the whole series (history followed by the proposal)."""
-    if len(kin) < 3:
+    """NAVSIM's `ego_is_comfortable` over the whole series (history followed by the proposal; see
+    `history_kinematics` and `kinematics_from_states`). Fewer than 4 samples (too few for the yaw
+    acceleration's cubic) pass."""
+    if len(kin) < 4:
         return ComfortResult(True, (), -1, ("", 0.0))
     signals = comfort_signals(kin, dt_s, rear_axle_to_center_m, config)
     failed, first, worst, worst_excess = [], -1, ("", 0.0), -1.0
@@ -231,8 +293,7 @@ def extended_comfort_features(kin: Kinematics, dt_s: float,
                               config: ComfortConfig = ComfortConfig()) -> dict[str, np.ndarray]:
     """NAVSIM's `extract_features`: acceleration magnitude, jerk, yaw rate, yaw acceleration."""
     c = config
-    magnitude = np.hypot(kin.accel_mps2, kin.speed_mps * kin.yaw_rate_radps)
-    mag = _filter(magnitude, c.accel_window, c.accel_order, 0, dt_s, c.decimals)
+    mag = _filter(np.hypot(kin.accel_x_mps2, kin.accel_y_mps2), c.accel_window, c.accel_order, 0, dt_s, c.decimals)
     yaw = _unwrap(kin.yaw_rad)
     return {
         "accel": mag,
@@ -256,8 +317,8 @@ def extended_comfort(current: Kinematics, previous: Kinematics, offset_steps: in
     n = min(len(current), len(previous)) - offset_steps
     if n < 3:
         return ComfortResult(True, (), -1, ("", 0.0))
-    cur = _slice(current, 0, n)
-    prev = _slice(previous, offset_steps, offset_steps + n)
+    cur = current.slice(0, n)
+    prev = previous.slice(offset_steps, offset_steps + n)
     fa = extended_comfort_features(cur, dt_s, config)
     fb = extended_comfort_features(prev, dt_s, config)
     c = config
@@ -272,7 +333,3 @@ def extended_comfort(current: Kinematics, previous: Kinematics, offset_steps: in
                 worst_ratio, worst = rms / limits[name], (name, rms)
     return ComfortResult(not failed, tuple(failed), -1, worst)
 
-
-def _slice(kin: Kinematics, start: int, stop: int) -> Kinematics:
-    return Kinematics(kin.yaw_rad[start:stop], kin.speed_mps[start:stop], kin.accel_mps2[start:stop],
-                      kin.yaw_rate_radps[start:stop])

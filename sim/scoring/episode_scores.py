@@ -47,7 +47,7 @@ from sim.dynamics.bicycle import ACCEL, SPEED, YAW
 from sim.engine import Episode, SimContext
 from sim.geometry import global_to_local_xy, wrap_angle
 from sim.metrics import route_completion
-from sim.scoring.comfort import Kinematics, extended_comfort, kinematics_from_states
+from sim.scoring.comfort import extended_comfort, history_kinematics, kinematics_from_states
 from sim.scoring.epdms import (
     COLLISION_TYPE_NAMES,
     METRIC_NAMES,
@@ -320,8 +320,8 @@ def episode_frame_results(episode: Episode, data: ScoringData,
         act = (episode.actor_xy[i:i + n], episode.actor_yaw_rad[i:i + n], episode.actor_speed_mps[i:i + n],
                episode.actor_valid[i:i + n])
         lo = max(i - hist_n, 0)
-        history = Kinematics(states[lo:i, YAW], states[lo:i, SPEED], states[lo:i, ACCEL],
-                             episode.ego_yaw_rate_radps[lo:i])
+        history = history_kinematics(states[lo:i + 1, YAW], states[lo:i + 1, SPEED], states[lo:i + 1, ACCEL],
+                                     episode.ego_yaw_rate_radps[lo:i + 1], cfg.dt_s, cfg.comfort)
         hint = float(episode.route_s_m[i]) + data.route.offset_m
         step = int(episode.step_index[i])
         m = evaluate_window(data, window, *act, hint, cfg, history=history, full=True,
@@ -338,8 +338,9 @@ def episode_frame_results(episode: Episode, data: ScoringData,
             plans[i] = proposal_states(*_plan_proposal(episode, i), ego, data, sc.ego_params, cfg)
             prev = i - int(round(cfg.comfort.ec_interval_s / cfg.dt_s))
             if prev in plans:
-                ec = extended_comfort(kinematics_from_states(plans[i], data.ego_box.wheelbase_m),
-                                      kinematics_from_states(plans[prev], data.ego_box.wheelbase_m), i - prev, cfg.dt_s,
+                wheelbase = data.ego_box.wheelbase_m
+                ec = extended_comfort(kinematics_from_states(plans[i], wheelbase, cfg.dt_s),
+                                      kinematics_from_states(plans[prev], wheelbase, cfg.dt_s), i - prev, cfg.dt_s,
                                       cfg.comfort)
         result = assemble_result(step, m, ref_progress, ec, None, "not applicable", window, data,
                                  cfg)

@@ -18,7 +18,7 @@ from sim.dynamics.tracker import CURVATURE_MIN_ARC_M
 from sim.engine import SimContext, route_arclength
 from sim.errors import ConfigError
 from sim.geometry import path_curvature_kernel, polyline_arclength
-from sim.scoring.comfort import Kinematics
+from sim.scoring.comfort import Kinematics, history_kinematics
 from sim.scoring.epdms.config import (
     LANE_GRID_CELL_M,
     LOG_DERIVATIVE_WINDOW,
@@ -350,10 +350,11 @@ def actor_futures(data: ScoringData, step_index: int, ego_states: np.ndarray, tr
 
 
 def log_history(data: ScoringData, step_index: int, config: EPDMSConfig = EPDMSConfig()) -> Kinematics:
-    """The logged ego's kinematics over the history_s before a step (fewer at the log's start)."""
+    """HC's history of the logged ego before a step, as NAVSIM builds it from the log's 2 Hz frames
+    (`history_kinematics`; shorter at the log's start)."""
     h = int(round(config.comfort.history_s / config.dt_s))
-    lo = step_index - h
     valid = np.flatnonzero(data.log_ego.valid[:step_index])
-    lo = max(lo, int(valid[0]) if len(valid) else step_index)
-    st = data.log_ego.states[lo:step_index]
-    return Kinematics(st[:, YAW], st[:, SPEED], st[:, ACCEL], data.log_ego.yaw_rate_radps[lo:step_index])
+    lo = max(step_index - h, int(valid[0]) if len(valid) else step_index)
+    st = data.log_ego.states[lo:step_index + 1]
+    return history_kinematics(st[:, YAW], st[:, SPEED], st[:, ACCEL], data.log_ego.yaw_rate_radps[lo:step_index + 1],
+                              config.dt_s, config.comfort)

@@ -66,7 +66,8 @@ def score_proposal(data: ScoringData, step_index: int, proposal_xy_in_ego: np.nd
         offset = step_index - previous.step_index
         if offset <= 0:
             raise ConfigError(f"previous proposal (step {previous.step_index}) must be earlier than step {step_index}")
-        ec = extended_comfort(kinematics_from_states(states, data.ego_box.wheelbase_m),
-                              kinematics_from_states(previous.states, data.ego_box.wheelbase_m), offset, config.dt_s,
+        wheelbase = data.ego_box.wheelbase_m
+        ec = extended_comfort(kinematics_from_states(states, wheelbase, config.dt_s),
+                              kinematics_from_states(previous.states, wheelbase, config.dt_s), offset, config.dt_s,
                               config.comfort)
     return assemble_result(step_index, m, ref_progress, ec, human_zero, filter_state, states, data, config)

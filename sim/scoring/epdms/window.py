@@ -163,7 +163,7 @@ def evaluate_window(data: ScoringData, states: np.ndarray, act_xy: np.ndarray, a
                                                                    straddle_or_off | rear_inter, config)
         lk, lk_step, dev_max = lane_keeping(np.abs(route_lat), center_inter, config)
         if with_history_comfort:
-            kin = concat_kinematics(history, kinematics_from_states(states, data.ego_box.wheelbase_m))
+            kin = concat_kinematics(history, kinematics_from_states(states, data.ego_box.wheelbase_m, config.dt_s))
             hc_offset = len(history) if history is not None else 0
             hc = history_comfort(kin, config.dt_s, data.ego_box.rear_axle_to_center_m, config.comfort)
     return WindowMetrics(nc=float(nc), nc_step=int(nc_step), nc_actor=int(nc_actor), nc_type=int(nc_type), dac=dac,

@@ -113,12 +113,16 @@ def test_a_jerky_proposal_fails_history_comfort(road):
     stop_and_go = np.where((T > 1.5) & (T < 2.5), 4.0, 10.0)  # a 6 m/s dip for 1 s
     r = score_proposal(road, 10, *proposal(stop_and_go))
     assert r.hc == 0.0 and {"lon_accel", "lon_jerk"} <= set(r.hc_failed)
-    assert r.nc == r.dac == r.ttc == 1.0
-    assert r.epdms == pytest.approx(aggregate_epdms(**r.subscores()))
+    assert r.nc == r.dac == r.ttc == r.lk == 1.0 and r.ec == 1.0
+    # HC 0 and every other weighted term 1: (5 EP + 5 TTC + 2 LK + 2 HC + 2 EC) / 16
+    assert r.epdms == pytest.approx((5.0 * r.ep + 5.0 + 2.0 + 0.0 + 2.0) / 16.0)
     assert score_proposal(road, 10, *proposal(10.0)).hc == 1.0
-    # NAVSIM smooths HC's accelerations and jerks over the whole 5.5 s series, so a 1 Hz speed
-    # wobble averages out; only its yaw terms use a short window.
-    assert score_proposal(road, 10, *proposal(10.0 + 3.0 * np.sin(2 * np.pi * T))).hc == 1.0
+    # NAVSIM v2 smooths HC's accelerations over 8 samples (0.8 s) and takes jerks over 15, so a
+    # 1 Hz speed wobble is not averaged out as v1.1's whole-series window did.
+    wobble = score_proposal(road, 10, *proposal(10.0 + 3.0 * np.sin(2 * np.pi * T)))
+    assert wobble.hc == 0.0 and "lon_jerk" in wobble.hc_failed
+    # A steady 1 m/s^2 speed-up stays inside every bound.
+    assert score_proposal(road, 10, *proposal(10.0 + 1.0 * T)).hc == 1.0
 
 
 def test_lane_keeping_fails_after_2_s_off_the_centerline(road):
