@@ -16,7 +16,7 @@ from typing import Sequence
 from evaluation.scenario_refs import ScenarioRef
 from sim.engine import prepare
 from sim.errors import ConfigError
-from sim.policies.registry import make_policy, policy_names
+from sim.policies.registry import is_policy_name, make_policy, policy_families, policy_names
 from sim.scoring.epdms import EPDMSConfig, EPDMSResult, LogSummary, ScoringData, score_log_frames, summarize
 from sim.scoring.traffic import Traffic
 
@@ -47,10 +47,10 @@ def score_open_loop(refs: Sequence[ScenarioRef], policy: str = HUMAN, traffic: T
                     config: EPDMSConfig = EPDMSConfig(), seed: int = 0) -> OpenLoopRun:
     """The open-loop EPDMS of `policy` ("human" or an in-process policy name) on every scorable
     frame of each scenario."""
-    if policy != HUMAN and policy not in policy_names():
+    if policy != HUMAN and not is_policy_name(policy):
         raise ConfigError(f"stage one scores {HUMAN!r} (the logged trajectory) or an in-process policy "
-                          f"({', '.join(policy_names())}), got {policy!r}; remote policies need rendered cameras: "
-                          "use --stage both")
+                          f"({', '.join(policy_names() + policy_families())}), got {policy!r}; remote policies "
+                          "need rendered cameras: use --stage both")
     everything: list[EPDMSResult] = []
     scenes = {}
     for ref in refs:

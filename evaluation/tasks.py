@@ -21,14 +21,15 @@ from sim.types.scenario import Scenario
 
 @dataclass(frozen=True)
 class ScenarioTask:
-    """Score `policies` on one scenario; with closed_loop, also run each in the closed loop."""
+    """Score `policies` on one scenario; with closed_loop, also run each in the closed loop once
+    per entry of closed_loop_replan_steps (the policy asked every N steps)."""
 
     ref: ScenarioRef
     policies: tuple[str, ...]
     settings: ScoreSettings
     closed_loop: bool = False
     closed_loop_reactive: bool = False
-    closed_loop_replan_steps: int = 1
+    closed_loop_replan_steps: tuple[int, ...] = (1,)
 
 
 @dataclass(frozen=True)
@@ -58,14 +59,14 @@ class ClosedLoopScores:
 
 @dataclass(frozen=True)
 class TaskResult:
-    """What one scenario task returns: scores per policy, closed-loop scores per policy (empty
-    without closed_loop), thumbnails (relative path -> PNG bytes), cache counters, the frames
-    scored (steps) and the task's wall time."""
+    """What one scenario task returns: scores per policy, closed-loop scores per replanning
+    interval (steps) and policy (empty without closed_loop), thumbnails (relative path -> PNG
+    bytes), cache counters, the frames scored (steps) and the task's wall time."""
 
     ref: ScenarioRef
     scene: str
     scores: dict[str, PolicyScenarioScore]
-    closed_loop: dict[str, ClosedLoopScores]
+    closed_loop: dict[int, dict[str, ClosedLoopScores]]
     thumbnails: dict[str, bytes]
     cache: CacheStats
     frames: tuple[int, ...]
@@ -82,7 +83,8 @@ def run_scenario_task(task: ScenarioTask, renderer_factory: Callable[[Scenario],
     t0 = time.perf_counter()
     scenario = task.ref.load()
     scorer = ScenarioScorer(scenario, task.settings, renderer_factory)
-    scores, closed = {}, {}
+    scores: dict[str, PolicyScenarioScore] = {}
+    closed: dict[int, dict[str, ClosedLoopScores]] = {}
     for name in task.policies:
         policy = resolve_policy(name, task.settings.seed)
         try:
@@ -90,9 +92,9 @@ def run_scenario_task(task: ScenarioTask, renderer_factory: Callable[[Scenario],
         finally:
             if hasattr(policy, "close"):
                 policy.close()
-        if task.closed_loop:
-            closed[name] = closed_loop_scores(scenario, name, task.settings, scorer, task.closed_loop_reactive,
-                                              task.closed_loop_replan_steps)
+        for replan in task.closed_loop_replan_steps if task.closed_loop else ():
+            closed.setdefault(replan, {})[name] = closed_loop_scores(scenario, name, task.settings, scorer,
+                                                                     task.closed_loop_reactive, replan)
     return TaskResult(task.ref, scenario.name, scores, closed, scorer.thumbnails, scorer.cache.stats(),
                       tuple(scorer.frames), round(time.perf_counter() - t0, 3))
 

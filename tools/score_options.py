@@ -54,8 +54,9 @@ class PseudoSimOptions:
     width: int = _option(240, help="Image width per camera, pixels.")
     height: int = _option(135, help="Image height per camera, pixels.")
     backend: str = _option("cpu", help="Render backend: cpu | gsplat | torch | auto.")
-    frames: int = _option(3, help="Most frames per scenario.")
-    stride_s: float = _option(2.0, help="Seconds between frames.")
+    frames: Optional[int] = _option(None, help="Most frames per scenario; 0: every frame that fits. Default: 3 for "
+                                               "score, 0 for correlate.")
+    stride_s: Optional[float] = _option(None, help="Seconds between frames. Default: 2 for score, 1 for correlate.")
     first_frame_s: float = _option(0.5, help="Time of the first frame (>= 0.5 s, its -0.5 s frame must be logged).")
     lateral: List[float] = _option([-1.0, 0.0, 1.0], "--lateral", help="Stage-two lateral offsets, m (repeatable).")
     longitudinal: List[float] = _option([-4.0, 0.0, 4.0], "--longitudinal",
@@ -87,13 +88,19 @@ class PseudoSimOptions:
             return default
         return Traffic.REACTIVE if self.reactive else Traffic.LOG_REPLAY
 
-    def settings(self) -> ScoreSettings:
+    def settings(self, frames_default: int = 3, stride_s_default: float = 2.0) -> ScoreSettings:
+        """The score settings; `frames_default` / `stride_s_default` stand where --frames /
+        --stride-s were not given (the command's defaults; frames 0: every frame that fits)."""
         if self.width < 16 or self.height < 16:
             raise ConfigError(f"--width/--height must be at least 16 pixels, got {self.width}x{self.height}")
         if self.thumbnails not in ("first", "all", "none"):
             raise ConfigError(f"--thumbnails must be first, all or none, got {self.thumbnails!r}")
-        if self.frames < 1:
-            raise ConfigError(f"--frames must be >= 1, got {self.frames}")
+        frames = frames_default if self.frames is None else self.frames
+        stride_s = stride_s_default if self.stride_s is None else self.stride_s
+        if frames < 0:
+            raise ConfigError(f"--frames must be >= 0 (0: every frame that fits), got {frames}")
+        if stride_s <= 0:
+            raise ConfigError(f"--stride-s must be > 0, got {stride_s}")
         stage_two = StageTwoConfig(
             mode="sample" if self.sample_starts else "grid", num_samples=max(self.sample_starts, 1), seed=self.seed,
             lateral_offsets_m=tuple(self.lateral) or (0.0,), longitudinal_offsets_m=tuple(self.longitudinal) or (0.0,),
@@ -101,7 +108,7 @@ class PseudoSimOptions:
         cache_dir = None if self.no_cache else str(self.cache if self.cache is not None else default_cache_dir())
         return ScoreSettings(
             render=RenderSettings(tuple(self.cameras) or ("CAM_FRONT",), self.width, self.height, self.backend),
-            frames=FrameConfig(first_frame_s=self.first_frame_s, stride_s=self.stride_s, max_frames=self.frames),
+            frames=FrameConfig(first_frame_s=self.first_frame_s, stride_s=stride_s, max_frames=frames or None),
             stage_two=stage_two, pseudo=PseudoSimConfig(sigma_squared_m2=self.sigma2, on_vanished=self.on_vanished),
             cache_dir=cache_dir, thumbnails=self.thumbnails, seed=self.seed, traffic=self.traffic(Traffic.REACTIVE))
 

@@ -73,6 +73,9 @@ class IDMPolicyParams:
     - idm: IDM parameters; desired speed = clip(max logged ego speed, min, max) unless
       `desired_speed_mps` is set.
     - min_desired_speed_mps, max_desired_speed_mps: clip of the derived desired speed.
+    - desired_speed_factor: the derived desired speed x this, clipped again (a speed sweep).
+    - lateral_bias_m: the plan converges to this offset from the centerline (positive left)
+      instead of the centerline itself.
     - corridor_margin_m: agents within half-widths + this of the route ahead are leaders.
     - pedestrian_margin_m: the same margin for pedestrians.
     - lookahead_m: how far along the route leaders are searched.
@@ -88,6 +91,8 @@ class IDMPolicyParams:
     desired_speed_mps: float | None = None
     min_desired_speed_mps: float = 5.0
     max_desired_speed_mps: float = 15.0
+    desired_speed_factor: float = 1.0
+    lateral_bias_m: float = 0.0
     corridor_margin_m: float = 0.3
     lookahead_m: float = 60.0
     lateral_convergence_s: float = 2.0
@@ -102,9 +107,8 @@ class IDMPolicyParams:
 class IDMPolicy:
     """Lane following along the route with IDM speed control against leaders on the route."""
 
-    name = "idm"
-
-    def __init__(self, params: IDMPolicyParams = IDMPolicyParams()):
+    def __init__(self, params: IDMPolicyParams = IDMPolicyParams(), name: str = "idm"):
+        self.name = name
         self.params = params
         self._desired_speed_mps = params.desired_speed_mps or params.max_desired_speed_mps
 
@@ -113,7 +117,9 @@ class IDMPolicy:
         if p.desired_speed_mps is None:
             logged = scenario.ego.speed_mps[scenario.ego.valid]
             top = float(np.percentile(logged, 95)) if len(logged) else p.max_desired_speed_mps
-            self._desired_speed_mps = float(np.clip(top, p.min_desired_speed_mps, p.max_desired_speed_mps))
+            clipped = np.clip(top, p.min_desired_speed_mps, p.max_desired_speed_mps)
+            self._desired_speed_mps = float(np.clip(clipped * p.desired_speed_factor, p.min_desired_speed_mps,
+                                                    p.max_desired_speed_mps))
 
     def plan(self, observation: Observation) -> TrajectoryAction:
         sc, state = _require_privileged(observation, self.name)
@@ -138,13 +144,18 @@ class IDMPolicy:
             v = v_next
             lead_s += lead_v * DT_S
             s_plan[k] = s
-        # The route starts at the ego's foot point; blend the current lateral offset out.
+        # The route starts at the ego's foot point; blend the current lateral offset into the bias.
         s0, lat0, _ = project_to_polyline(np.zeros((1, 2)), route)
         pts, heading = interpolate_polyline(route, s0[0] + s_plan)
         decay = np.exp(-PLAN_TIMES_S / p.lateral_convergence_s)
         normal = np.stack([-np.sin(heading), np.cos(heading)], -1)
-        pts = pts + (lat0[0] * decay)[:, None] * normal
-        return TrajectoryAction(pts, np.unwrap(heading), PLAN_TIMES_S.copy())
+        pts = pts + (lat0[0] * decay + p.lateral_bias_m * (1.0 - decay))[:, None] * normal
+        # The headings follow the blend (the tracker steers by the plan's headings, so a plan
+        # whose headings ignore its sideways drift is hardly followed sideways).
+        lateral_rate_mps = (p.lateral_bias_m - lat0[0]) * decay / p.lateral_convergence_s
+        speed_mps = np.maximum(np.diff(np.concatenate([[0.0], s_plan])) / DT_S, 1.0)
+        return TrajectoryAction(pts, np.unwrap(heading) + np.arctan2(lateral_rate_mps, speed_mps),
+                                PLAN_TIMES_S.copy())
 
     def _curve_speed_limit(self, route: np.ndarray, s_line: np.ndarray) -> np.ndarray:
         """(K,) the highest speed at each route point that still takes every curve ahead at the

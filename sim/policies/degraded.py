@@ -65,11 +65,10 @@ def _base_policy(policy: str, base: str):
 class NoisyPolicy:
     """A built-in policy with seeded Gaussian noise on its plan poses (headings kept)."""
 
-    name = "noisy"
-
-    def __init__(self, params: NoisyParams = NoisyParams()):
+    def __init__(self, params: NoisyParams = NoisyParams(), name: str = "noisy"):
+        self.name = name
         if params.sigma_m < 0:
-            raise ConfigError(f"noisy policy: sigma_m must be >= 0, got {params.sigma_m}")
+            raise ConfigError(f"{name} policy: sigma_m must be >= 0, got {params.sigma_m}")
         self.params = params
         self.base = _base_policy(self.name, params.base)
         self._scenario: Scenario | None = None
@@ -105,12 +104,11 @@ class LaggyParams:
 class LaggyPolicy:
     """A built-in policy planning from old observations (see the module docstring)."""
 
-    name = "laggy"
-
-    def __init__(self, params: LaggyParams = LaggyParams()):
+    def __init__(self, params: LaggyParams = LaggyParams(), name: str = "laggy"):
+        self.name = name
         lo, hi = params.lag_s
         if not 0.0 <= lo <= hi:
-            raise ConfigError(f"laggy policy: lag_s must be (min, max) with 0 <= min <= max, got {params.lag_s}")
+            raise ConfigError(f"{name} policy: lag_s must be (min, max) with 0 <= min <= max, got {params.lag_s}")
         self.params = params
         self.base = _base_policy(self.name, params.base)
         self._history: deque[Observation] = deque(maxlen=params.history_steps)
@@ -202,31 +200,16 @@ def shift_plan(action: TrajectoryAction, planned_from: EgoState, now: EgoState, 
     return TrajectoryAction(global_to_local_xy(out_xy, now.xy, now.yaw_rad), out_yaw - now.yaw_rad, grid.copy())
 
 
-class ScaledIDMPolicy(IDMPolicy):
-    """The IDM planner with its derived desired speed scaled (and its own IDM parameters)."""
-
-    def __init__(self, name: str, speed_factor: float, params: IDMPolicyParams):
-        super().__init__(params)
-        self.name = name
-        self.speed_factor = speed_factor
-
-    def reset(self, scenario: Scenario) -> None:
-        super().reset(scenario)
-        p = self.params
-        self._desired_speed_mps = float(np.clip(self._desired_speed_mps * self.speed_factor, p.min_desired_speed_mps,
-                                                p.max_desired_speed_mps))
-
-
-def over_cautious_policy() -> ScaledIDMPolicy:
-    return ScaledIDMPolicy("over-cautious", 0.6, IDMPolicyParams(
+def over_cautious_policy() -> IDMPolicy:
+    return IDMPolicy(IDMPolicyParams(
         idm=IDMParams(max_accel_mps2=0.8, comfort_decel_mps2=2.0, time_headway_s=3.0, min_gap_m=6.0),
-        min_desired_speed_mps=3.0, max_desired_speed_mps=15.0))
+        min_desired_speed_mps=3.0, max_desired_speed_mps=15.0, desired_speed_factor=0.6), "over-cautious")
 
 
-def aggressive_policy() -> ScaledIDMPolicy:
-    return ScaledIDMPolicy("aggressive", 1.4, IDMPolicyParams(
+def aggressive_policy() -> IDMPolicy:
+    return IDMPolicy(IDMPolicyParams(
         idm=IDMParams(max_accel_mps2=3.0, comfort_decel_mps2=4.5, time_headway_s=0.5, min_gap_m=1.0),
-        min_desired_speed_mps=5.0, max_desired_speed_mps=22.0))
+        min_desired_speed_mps=5.0, max_desired_speed_mps=22.0, desired_speed_factor=1.4), "aggressive")
 
 
 DEGRADED_POLICIES = {
