@@ -13,7 +13,6 @@ from sim.engine import prepare
 from sim.errors import ActionError, ConfigError
 from sim.scoring.epdms import (
     ScoringData,
-    aggregate_epdms,
     frame_baseline,
     human_proposal,
     logged_ego_state,
