@@ -46,7 +46,7 @@ from sim.dynamics.bicycle import ACCEL, SPEED, YAW, X, Y
 from sim.engine import SimContext
 from sim.errors import ConfigError
 from sim.geometry import wrap_angle
-from sim.scoring.comfort import Kinematics
+from sim.scoring.comfort import Kinematics, history_kinematics
 from sim.scoring.epdms import EPDMSConfig, ScoringData, logged_ego_state
 from sim.types.scenario import DT_S, Scenario
 from sim.types.state import EgoState
@@ -262,16 +262,19 @@ def start_history(data: ScoringData, step: int, offsets: np.ndarray, config: Sta
                   epdms: EPDMSConfig = EPDMSConfig()) -> tuple[Kinematics, ...]:
     """The motion that led to the starts at `offsets` (N, 4) around the log at `step`: over the
     comfort history before it (fewer samples at the log's start, as `log_history`), the starts
-    the same offsets give at each earlier step, with the log's acceleration and yaw rate."""
+    the same offsets give at each earlier step and at the step itself, with the log's acceleration
+    and yaw rate, sampled as NAVSIM samples a history (`history_kinematics`)."""
     h = int(round(epdms.comfort.history_s / epdms.dt_s))
     valid = np.flatnonzero(data.log_ego.valid[:step])
     lo = max(step - h, int(valid[0]) if len(valid) else step)
-    groups = [start_group(data, j, offsets, config) for j in range(lo, step)]
+    groups = [start_group(data, j, offsets, config) for j in range(lo, step + 1)]  # the start is the last sample
     yaw = np.array([g.yaw_rad for g in groups]).reshape(-1, len(offsets))
     speed = np.array([g.speed_mps for g in groups]).reshape(-1, len(offsets))
-    accel = data.log_ego.states[lo:step, ACCEL]
-    yaw_rate = data.log_ego.yaw_rate_radps[lo:step]
-    return tuple(Kinematics(np.unwrap(yaw[:, i]), speed[:, i], accel, yaw_rate) for i in range(len(offsets)))
+    accel = data.log_ego.states[lo:step + 1, ACCEL]
+    yaw_rate = data.log_ego.yaw_rate_radps[lo:step + 1]
+    # built as the log's own history is (`log_history`): NAVSIM's 2 Hz knots, interpolated
+    return tuple(history_kinematics(np.unwrap(yaw[:, i]), speed[:, i], accel, yaw_rate, epdms.dt_s, epdms.comfort)
+                 for i in range(len(offsets)))
 
 
 def stage_two_starts(data: ScoringData, frame_step: int, config: StageTwoConfig = StageTwoConfig(),

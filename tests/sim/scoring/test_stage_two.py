@@ -74,18 +74,18 @@ def test_sampled_starts_are_seeded():
 
 
 def test_each_start_carries_the_history_that_led_to_it(road_data):
-    # 10 m/s along +x: the 1.5 s before the start at k + 40 = 45 are steps 30..44 at 10 m/s, and a
-    # start 4 m ahead came there 0.5 /s x 4 m = 2 m/s faster all along (the offsets carried over)
+    # 10 m/s along +x: the 1.5 s before the start at k + 40 = 45 are steps 30..44, straight at a
+    # steady speed for every offset (the offsets carried over)
     cfg = StageTwoConfig(lateral_offsets_m=(0.0, 1.0), longitudinal_offsets_m=(0.0, 4.0))
     st = stage_two_starts(road_data, 5, cfg)
     assert len(st.now.history) == len(st.offsets) == 4 and len(st.prev.history) == 4
-    for i, (lon, _, _, _) in enumerate(st.offsets):
+    for i in range(len(st.offsets)):
         h = st.now.history[i]
-        assert len(h) == 15
-        np.testing.assert_allclose(h.speed_mps, 10.0 + 0.5 * lon, atol=1e-6)
+        # NAVSIM's history: knots every 0.5 s back to 1.5 s, interpolated at -1.5 .. -0.2 s: 14 samples
+        assert len(h) == 14
         np.testing.assert_allclose(h.yaw_rad, 0.0, atol=1e-9)
-        np.testing.assert_allclose(h.accel_mps2, 0.0, atol=1e-6)
-        assert h.speed_mps[-1] == pytest.approx(st.now.speed_mps[i], abs=1e-6)  # runs on into the start
+        np.testing.assert_allclose(h.accel_x_mps2, 0.0, atol=1e-6)
+        np.testing.assert_allclose(h.accel_y_mps2, 0.0, atol=1e-6)  # straight: speed x yaw rate = 0
 
 
 def test_stage_two_history_comfort_sees_the_braking_before_the_start():
@@ -95,7 +95,7 @@ def test_stage_two_history_comfort_sees_the_braking_before_the_start():
     data = ScoringData.build(prepare(straight_road_scenario(num_steps=120, ego_speed_mps=speed)))
     st = stage_two_starts(data, 5, StageTwoConfig(lateral_offsets_m=(0.0,), longitudinal_offsets_m=(0.0,)))
     history = st.now.history[0]
-    assert history.accel_mps2.min() < -4.05 and len(history) == 15
+    assert history.accel_x_mps2.min() < -4.05 and len(history) == 14
     ego = st.now.ego(0)
     cruise = np.stack([ego.speed_mps * 0.1 * np.arange(1, 41), np.zeros(40)], -1)  # hold the start's speed
     fresh = score_proposal(data, st.now.step, cruise, np.zeros(40), ego_state=ego)
