@@ -1,9 +1,10 @@
-"""`splatsim data ...`: build the demo town, list a dataroot's scenes."""
+"""`splatsim data ...`: build the demo town, import a KITTI drive, list a dataroot's scenes."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Optional
 
 import typer
 from rich.console import Console
@@ -52,3 +53,32 @@ def info(
     for r in rows:
         table.add_row(*(str(r[c]) for c in ("name", "duration_s", "actors", "map", "ego_poses", "description")))
     console.print(table)
+
+
+@app.command("import-kitti")
+def import_kitti(
+    left: Path = typer.Option(..., help="Left camera's image folder (KITTI cam0, e.g. sequences/04/image_0)."),
+    right: Path = typer.Option(..., help="Right camera's image folder (cam1, e.g. sequences/04/image_1)."),
+    calib: Path = typer.Option(..., help="Calibration file with P0 and P1 (e.g. sequences/04/calib.txt)."),
+    poses: Path = typer.Option(..., help="Camera poses, one 3x4 row per frame (e.g. poses/04.txt)."),
+    out: Path = typer.Option(..., help="Dataroot folder to write (nuScenes layout, version v1.0-mini)."),
+    times: Optional[Path] = typer.Option(None, help="Frame times in seconds (times.txt); default 10 Hz."),
+    scene: str = typer.Option("kitti-drive", help="Name of the scene in the dataroot."),
+    camera_height: float = typer.Option(1.65, help="Height of cam0 above the road, metres (KITTI's rig: 1.65)."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+) -> None:
+    """Write a KITTI odometry drive as a nuScenes-layout dataroot: one scene, both cameras, ego
+    poses, and a map with one lane and a drivable corridor along the logged path (no actors)."""
+    from dataclasses import asdict
+
+    from scenarios.kitti import KittiImport
+    from scenarios.kitti import import_kitti as run_import
+
+    summary = run_import(KittiImport(left=left, right=right, calib=calib, poses=poses, out=out, times=times,
+                                     scene=scene, camera_height_m=camera_height))
+    if as_json:
+        print(json.dumps(asdict(summary), indent=2))
+        return
+    console.print(f"[green]wrote[/] {summary.dataroot}: scene {summary.scene!r}, {summary.frames} stereo frames, "
+                  f"{summary.duration_s:.1f} s, {summary.path_length_m:.0f} m driven, images "
+                  f"{summary.image_size[0]}x{summary.image_size[1]}, baseline {summary.baseline_m:.3f} m")

@@ -52,7 +52,7 @@ def _write_dataroot(root: Path, seed: int, scenes: Sequence[SceneSpec]) -> None:
     map_token = table_token("map", DEMO_MAP_NAME, "demo-town")
     map_filename = f"maps/{map_token}.png"
     (root / "maps" / "expansion").mkdir(parents=True)
-    (root / map_filename).write_bytes(semantic_prior_png(town))
+    (root / map_filename).write_bytes(semantic_prior_png(town.drivable_area, town.canvas_edge_m))
     (root / "maps" / "expansion" / f"{DEMO_MAP_NAME}.json").write_text(
         json.dumps(build_map_expansion(town), separators=(",", ":")))
     for name in OTHER_MAP_NAMES:

@@ -30,7 +30,7 @@ SAME_DIRECTION_DIVIDER = "DOUBLE_DASHED_WHITE"
 NO_MARKING = "NIL"
 
 
-class _Geometry:
+class MapGeometry:
     """The node, line and polygon layers, filled as records are added."""
 
     def __init__(self) -> None:
@@ -90,7 +90,7 @@ def _cap_line(lanes: list[Lane], at_end: bool) -> np.ndarray:
 
 def build_map_expansion(town: DemoTown) -> dict:
     """The map-expansion JSON object of the town."""
-    geo = _Geometry()
+    geo = MapGeometry()
     layers: dict[str, list[dict]] = {name: [] for name in POLYGON_LAYERS + LINE_LAYERS + ("lane_connector",)}
     drivable_token = map_token("drivable_area", "town")
     drivable_polygon, _ = geo.add_polygon("drivable_area", town.drivable_area)
@@ -182,13 +182,13 @@ def build_empty_map(canvas_edge_m: tuple[float, float]) -> dict:
             "arcline_path_3": {}, "connectivity": {}}
 
 
-def semantic_prior_png(town: DemoTown) -> bytes:
+def semantic_prior_png(drivable_area: Polygon, canvas_edge_m: tuple[float, float]) -> bytes:
     """The drivable area as a binary PNG (255 on the road) at 0.1 m per pixel over the canvas; row 0
     is the canvas' north edge, as the devkit's MapMask expects."""
-    width_px = int(round(town.canvas_edge_m[0] / SEMANTIC_PRIOR_RESOLUTION_M))
-    height_px = int(round(town.canvas_edge_m[1] / SEMANTIC_PRIOR_RESOLUTION_M))
+    width_px = int(round(canvas_edge_m[0] / SEMANTIC_PRIOR_RESOLUTION_M))
+    height_px = int(round(canvas_edge_m[1] / SEMANTIC_PRIOR_RESOLUTION_M))
     image = Image.new("L", (width_px, height_px), 0)
-    xy = np.asarray(town.drivable_area.exterior.coords) / SEMANTIC_PRIOR_RESOLUTION_M
+    xy = np.asarray(drivable_area.exterior.coords) / SEMANTIC_PRIOR_RESOLUTION_M
     ImageDraw.Draw(image).polygon([(float(x), float(height_px - y)) for x, y in xy], fill=255)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
