@@ -24,7 +24,8 @@ CPU_INIT_POINTS = 20_000
 CUDA_INIT_POINTS = 200_000
 CPU_MAX_GAUSSIANS = 50_000
 CUDA_MAX_GAUSSIANS = 3_000_000
-INIT_SOURCES = ("auto", "lidar", "map")
+INIT_SOURCES = ("auto", "lidar", "stereo", "map")
+MIN_STEREO_POINTS = 1_000  # fewer stereo matches than this: start from the map instead
 
 Progress = Callable[[int, float, int], None]  # (step, loss, gaussians)
 
@@ -34,10 +35,29 @@ def parse_resolution(text: str) -> tuple[int, int]:
     try:
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise ConfigError(f"--resolution {text!r}: expected WIDTHxHEIGHT in pixels, e.g. 160x90") from None
+        raise ConfigError(f"--resolution {text!r}: expected WIDTHxHEIGHT in pixels, e.g. 160x90, or a scale of the "
+                          "images' own size such as 0.5") from None
     if w < 8 or h < 8 or w > 8192 or h > 8192:
         raise ConfigError(f"--resolution {text!r}: width and height must be within 8..8192 pixels")
     return w, h
+
+
+def parse_resolution_or_scale(text: str) -> tuple[int, int] | float:
+    """'WxH' -> (W, H) pixels, or a number in (0, 1] -> that scale of the images' own size."""
+    if "x" in text.lower():
+        return parse_resolution(text)
+    try:
+        scale = float(text)
+    except ValueError:
+        return parse_resolution(text)  # raises the message naming both forms
+    if not 0.0 < scale <= 1.0:
+        raise ConfigError(f"--resolution {text}: a scale must lie in (0, 1] (0.5: half the images' own size)")
+    return scale
+
+
+def scaled_size(width_px: int, height_px: int, scale: float) -> tuple[int, int]:
+    """The fitting size of width_px x height_px images at `scale`, at least 8 x 8 pixels."""
+    return max(8, round(width_px * scale)), max(8, round(height_px * scale))
 
 
 def resolve_device(device: str) -> str:
@@ -63,9 +83,11 @@ class ReconstructConfig:
       folder (None: OUT-stem.report beside OUT).
     - cameras: channels to fit to (empty: every CAM_* channel); every: every N-th image of each
       camera; max_frames: at most this many images (evenly spread); keyframes_only: 2 Hz images.
-    - steps: optimisation steps (one image each); resolution: (width, height) pixels; device:
-      "auto" | "cpu" | "cuda"; holdout_every: every N-th image held out (0: none); sh_degree:
-      final SH degree 0..3; init: "auto" | "lidar" | "map"; init_points: initial background
+    - steps: optimisation steps (one image each); resolution: (width, height) pixels, or a float:
+      that scale of the images' own size; device: "auto" | "cpu" | "cuda"; holdout_every: every
+      N-th time held out, all cameras (0: none); sh_degree: final SH degree 0..3; init: "auto"
+      (lidar where sweep files exist, else stereo where a rectified pair exists, else the map) |
+      "lidar" | "stereo" | "map"; init_points: initial background
       points; max_gaussians: the densification cap; seed; threads: torch CPU threads.
     """
 
@@ -75,7 +97,7 @@ class ReconstructConfig:
     version: str = "v1.0-mini"
     cameras: tuple[str, ...] = ()
     steps: int | None = None
-    resolution: tuple[int, int] | None = None
+    resolution: tuple[int, int] | float | None = None
     device: str = "auto"
     every: int = 1
     max_frames: int | None = None
@@ -94,7 +116,7 @@ class ReconstructConfig:
         dev = resolve_device(self.device)
         cuda = dev == "cuda"
         if self.init not in INIT_SOURCES:
-            raise ConfigError(f"--init {self.init!r}: choose auto, lidar or map")
+            raise ConfigError(f"--init {self.init!r}: choose auto, lidar, stereo or map")
         steps = self.steps if self.steps is not None else (CUDA_DEFAULT_STEPS if cuda else CPU_DEFAULT_STEPS)
         if steps < 1:
             raise ConfigError(f"--steps {steps}: must be at least 1")
@@ -105,7 +127,8 @@ class ReconstructConfig:
         points = self.init_points if self.init_points is not None else (CUDA_INIT_POINTS if cuda else CPU_INIT_POINTS)
         return dataclasses.replace(
             self, device=dev, steps=steps, max_gaussians=cap, init_points=points,
-            resolution=self.resolution or (CUDA_DEFAULT_RESOLUTION if cuda else CPU_DEFAULT_RESOLUTION),
+            resolution=self.resolution if self.resolution is not None else (CUDA_DEFAULT_RESOLUTION if cuda
+                                                                             else CPU_DEFAULT_RESOLUTION),
             report=self.report if self.report is not None else self.out.with_name(self.out.stem + ".report"))
 
 
@@ -148,23 +171,29 @@ def reconstruct(config: ReconstructConfig, progress: Progress | None = None,
     from render.reconstruct.fit import fit, schedule_for_steps
     from render.reconstruct.init import InitConfig, initial_scene
     from render.reconstruct.report import write_report
+    from render.reconstruct.stereo import StereoConfig, stereo_points
     from scenarios.nuscenes import NuScenesSource
 
     c = config
     if c.device not in ("cpu", "cuda") or c.steps is None or c.resolution is None:
         raise ConfigError("reconstruct needs a resolved config (ReconstructConfig.resolved())")
-    width, height = c.resolution
     if c.device == "cpu":
         torch.set_num_threads(max(1, c.threads))
     t0 = time.perf_counter()
     log(f"loading {c.scene} from {c.dataroot}")
     source = NuScenesSource(c.dataroot, c.version)
     scenario = source.load_scenario(c.scene)
-    log(f"reading camera images at {width}x{height}")
     channels = [ch.strip() for item in c.cameras for ch in item.split(",") if ch.strip()] or None
+    if isinstance(c.resolution, float):
+        rig = scenario.cameras
+        first = next((i for i, name in enumerate(rig.names) if channels is None or name in channels), 0)
+        width, height = scaled_size(int(rig.width_px[first]), int(rig.height_px[first]), c.resolution)
+    else:
+        width, height = c.resolution
+    log(f"reading camera images at {width}x{height}")
     frames = frames_from_nuscenes(source.nusc, c.scene, scenario.actors, scenario.t_us, width, height, channels,
                                   c.every, c.max_frames, c.keyframes_only)
-    train, test = holdout_split(frames.num_frames, c.holdout_every)
+    train, test = holdout_split(frames.num_frames, c.holdout_every, frames.t_us)
     if len(train) == 0:
         raise DatasetError(f"scene {c.scene!r}: no training images left after holding out every "
                            f"{c.holdout_every}-th")
@@ -174,16 +203,27 @@ def reconstruct(config: ReconstructConfig, progress: Progress | None = None,
     if c.sh_degree is not None:
         overrides["sh_degree"] = c.sh_degree
     schedule = schedule_for_steps(c.steps, **overrides)
-    lidar = None
+    lidar = stereo = None
     if c.init in ("auto", "lidar"):
         log("reading lidar sweeps")
         lidar = lidar_points(source.nusc, c.scene)
         if lidar is None and c.init == "lidar":
             raise DatasetError(f"{c.dataroot}: scene {c.scene!r} has no LIDAR_TOP sweep files under the dataroot; "
-                               "use --init map (or auto) to start from the map")
+                               "use --init stereo, map or auto")
+    if lidar is None and c.init in ("auto", "stereo"):
+        log("matching stereo pairs")
+        stereo = stereo_points(frames, train, StereoConfig(seed=c.seed))
+        if stereo is None and c.init == "stereo":
+            raise DatasetError(f"{c.dataroot}: scene {c.scene!r} has no rectified stereo pair among the cameras "
+                               f"{', '.join(sorted(set(map(str, frames.camera_names))))} (two cameras of one time, "
+                               "the second displaced along the first's x axis only): use --init map or auto")
+        if stereo is not None and len(stereo[0]) < MIN_STEREO_POINTS:
+            log(f"only {len(stereo[0])} stereo matches: starting from the map's road surface instead")
+            stereo = None
     log("initialising Gaussians")
     initial = initial_scene(frames, train, InitConfig(seed=c.seed).with_budget(c.init_points), schedule.sh_degree,
-                            lidar=lidar, road_map=scenario.map)
+                            lidar=lidar, road_map=scenario.map, points=stereo,
+                            points_source="stereo")
     log(f"{frames.num_frames} images ({len(train)} fitted, {len(test)} held out) at {width}x{height}, "
         f"{frames.actors.num_actors} actors, {initial.background.num_gaussians} initial background Gaussians "
         f"from the {initial.source}, device {c.device}")

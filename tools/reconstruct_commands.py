@@ -20,6 +20,7 @@ from evaluation.reconstruction import (
     CUDA_DEFAULT_STEPS,
     ReconstructConfig,
     parse_resolution,
+    parse_resolution_or_scale,
     resolve_device,
 )
 from evaluation.reconstruction import reconstruct as reconstruct_scene
@@ -50,18 +51,19 @@ def reconstruct(
                                                               "comma-separated); default: every CAM_* channel."),
     steps: Optional[int] = typer.Option(None, help=f"Optimisation steps (one image each); default "
                                                    f"{CUDA_DEFAULT_STEPS} on CUDA, {CPU_DEFAULT_STEPS} on CPU."),
-    resolution: Optional[str] = typer.Option(None, help="Fitting resolution WxH; default 800x450 on CUDA, 160x90 "
-                                                        "on CPU."),
+    resolution: Optional[str] = typer.Option(None, help="Fitting resolution WxH, or a scale of the images' own size "
+                                                        "(0.5: half); default 800x450 on CUDA, 160x90 on CPU."),
     device: str = typer.Option("auto", help="auto (cuda where gsplat can run, else cpu) | cpu | cuda."),
     every: int = typer.Option(1, help="Use every N-th image of each camera."),
     max_frames: Optional[int] = typer.Option(None, help="Use at most this many images (evenly spread)."),
     keyframes_only: bool = typer.Option(False, help="Use the 2 Hz keyframe images only."),
-    holdout_every: int = typer.Option(8, help="Hold out every N-th image for evaluation (3DGS protocol); 0: none."),
+    holdout_every: int = typer.Option(8, help="Hold out every N-th time (all its cameras) for evaluation (3DGS "
+                                              "protocol); 0: none."),
     sh_degree: Optional[int] = typer.Option(None, help="Final SH degree 0..3; default 3 for 3,000+ steps, else 0."),
-    init: str = typer.Option("auto", help="Initial points: auto (lidar sweeps where the files exist, else the map) | "
-                                          "lidar | map."),
-    init_points: Optional[int] = typer.Option(None, help="Initial background points (lidar subsampled, or map "
-                                                         "points); default 200,000 on CUDA, 20,000 on CPU."),
+    init: str = typer.Option("auto", help="Initial points: auto (lidar sweeps where the files exist, else stereo "
+                                          "where a rectified camera pair exists, else the map) | lidar | stereo | map"),
+    init_points: Optional[int] = typer.Option(None, help="Initial background points (lidar or stereo subsampled, or "
+                                                         "map points); default 200,000 on CUDA, 20,000 on CPU."),
     max_gaussians: Optional[int] = typer.Option(None, help="Densification stops growing at this many Gaussians; "
                                                            "default 3,000,000 on CUDA, 50,000 on CPU."),
     report: Optional[Path] = typer.Option(None, help="Report folder (default: OUT-stem.report beside OUT)."),
@@ -78,7 +80,7 @@ def reconstruct(
     """
     config = ReconstructConfig(
         dataroot=dataroot, scene=scene, out=out, version=version, cameras=tuple(cameras), steps=steps,
-        resolution=parse_resolution(resolution) if resolution else None, device=device, every=every,
+        resolution=parse_resolution_or_scale(resolution) if resolution else None, device=device, every=every,
         max_frames=max_frames, keyframes_only=keyframes_only, holdout_every=holdout_every, sh_degree=sh_degree,
         init=init, init_points=init_points, max_gaussians=max_gaussians, report=report, seed=seed, threads=threads
     ).resolved()

@@ -123,13 +123,16 @@ class FrameSet:
         return invert_pose(self.pose_ego_to_global @ shift @ self.pose_camera_to_ego)
 
 
-def holdout_split(num_frames: int, every: int) -> tuple[np.ndarray, np.ndarray]:
+def holdout_split(num_frames: int, every: int, t_us: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(train, test) frame indices: every `every`-th frame (starting at every // 2) is held out,
-    as the 3DGS evaluation protocol does with every 8th image; every <= 1 holds none out."""
+    as the 3DGS evaluation protocol does with every 8th image; every <= 1 holds none out. With
+    t_us (num_frames,) the count runs over distinct times, so every camera of a held-out time is
+    held out (both images of a stereo pair)."""
     index = np.arange(num_frames)
     if every <= 1 or num_frames < 2:
         return index, index[:0]
-    test = (index % every) == (every // 2)
+    rank = index if t_us is None else np.unique(np.asarray(t_us), return_inverse=True)[1].reshape(-1)
+    test = (rank % every) == (every // 2)
     return index[~test], index[test]
 
 

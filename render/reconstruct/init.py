@@ -82,7 +82,7 @@ class InitialScene:
     """The initial Gaussians: background (global frame) and one set per actor (its box frame).
 
     - background: GaussianScene; actors: list of M GaussianScene (possibly empty);
-    - source: "lidar", "map", "depth" or "given" (what the points came from).
+    - source: "lidar", "map", "stereo", "depth" or "given" (what the points came from).
     """
 
     background: GaussianScene
@@ -246,18 +246,19 @@ def map_points(road_map, path_xyz: np.ndarray, config: InitConfig, rng: np.rando
 
 def initial_scene(frames: FrameSet, train_index: np.ndarray, config: InitConfig = InitConfig(), sh_degree: int = 0,
                   lidar: tuple[np.ndarray, np.ndarray] | None = None, road_map=None,
-                  points: tuple[np.ndarray, np.ndarray] | None = None) -> InitialScene:
+                  points: tuple[np.ndarray, np.ndarray] | None = None, points_source: str = "depth") -> InitialScene:
     """The initial background and actor Gaussians of a frame set.
 
     lidar: (points (P, 3) global, times (P,) us) from `data.lidar_points`; else `points`
     (given (P, 3) points and (P,) times, e.g. back-projected depth); else map-based points of
-    road_map around the ego path. Colours come from the training frames.
+    road_map around the ego path. Colours come from the training frames. points_source names
+    the given points in `InitialScene.source` (e.g. "stereo").
     """
     rng = np.random.default_rng(config.seed)
     if lidar is not None:
         xyz, times, source = lidar[0], lidar[1], "lidar"
     elif points is not None:
-        xyz, times, source = points[0], points[1], "depth"
+        xyz, times, source = points[0], points[1], points_source
     else:
         path = frames.pose_ego_to_global[:, :3, 3]
         xyz = map_points(road_map, path, config, rng)
