@@ -13,6 +13,7 @@ from evaluation.reconstruction import (
     CPU_MAX_GAUSSIANS,
     ReconstructConfig,
     parse_resolution,
+    parse_resolution_or_scale,
     resolve_device,
 )
 from sim.errors import ConfigError
@@ -35,6 +36,13 @@ def test_resolution_text_is_checked() -> None:
     for bad in ("160", "ax9", "4x4", "9000x10"):
         with pytest.raises(ConfigError, match="--resolution"):
             parse_resolution(bad)
+
+
+def test_resolution_may_be_a_scale_of_the_images_own_size() -> None:
+    assert parse_resolution_or_scale("0.5") == 0.5 and parse_resolution_or_scale("613x185") == (613, 185)
+    for bad in ("0", "1.5", "-0.5", "half"):
+        with pytest.raises(ConfigError, match="--resolution"):
+            parse_resolution_or_scale(bad)
 
 
 def test_a_cpu_config_takes_the_cpu_defaults_and_refuses_bad_values() -> None:
