@@ -111,13 +111,14 @@ class HugsimServer:
         tid = request["transaction_id"]
         if not isinstance(tid, str) or not 0 < len(tid) <= MAX_TRANSACTION_ID_CHARS:
             raise InvalidArgument(f"'transaction_id' must be a string of 1..{MAX_TRANSACTION_ID_CHARS} characters")
+        plan = parse_plan(request["plan_traj"])  # checked even when the run is over: a bad plan is always an error
 
         def execute() -> bytes:
             cached = self._replies.get(tid)
             if cached is not None:
                 return cached
             if not self.env.done:
-                self.env.execute(parse_plan(request["plan_traj"]))
+                self.env.execute(plan)
             reply = self._reply()
             self._replies[tid] = reply
             while len(self._replies) > self.config.cache_size:
