@@ -261,8 +261,8 @@ def private_socket_path(path: str | Path) -> Iterator[str]:
     bind_path = os.path.join(private, "s")
     if len(os.fsencode(bind_path)) > _MAX_UNIX_PATH_BYTES:
         os.rmdir(private)
-        raise ConfigError(f"the Unix socket path {path} is too long (a socket path has at most "
-                          f"{_MAX_UNIX_PATH_BYTES - 13} bytes here); choose a shorter one")
+        raise ConfigError(f"the Unix socket's directory {path.parent} has too long a path (at most "
+                          f"{_MAX_UNIX_PATH_BYTES - 13} bytes: the kernel limits socket paths); choose a shorter one")
     try:
         yield bind_path
         os.chmod(bind_path, 0o600)
