@@ -163,6 +163,8 @@ class PolicyServer:
                  tls: ServerTLS | None = None):
         if port is None and not unix_socket:
             raise ConfigError("serve_policy needs a TCP port or a Unix socket path")
+        if tls is not None and port is None:
+            raise ConfigError("TLS covers the TCP port only, and this policy server has none; drop tls or give a port")
         self.service = service
         self.host, self.unix_socket, self.grace_s = host, unix_socket, grace_s
         self.health = health.HealthServicer()

@@ -4,7 +4,8 @@ Many concurrent sessions, each with its own engine context, renderer and state (
 `policies_api.session` and `policies_api.session_registry`); standard health checking and
 server reflection; message-size limits sized for multi-camera images; every handler wrapped so
 that a bad request gets its status code and an unexpected exception becomes INTERNAL with a
-message while the server keeps serving; idle sessions are reclaimed by a background reaper;
+message while the server keeps serving; access control (a bearer token, TLS, a 0600 Unix socket, no
+absolute paths in messages) from `policies_api.security`; idle sessions are reclaimed by a background reaper;
 `stop(grace)` stops accepting calls, lets the ones in flight finish, then closes every session.
 
     catalog = ScenarioCatalog(dataroots=[("data/demo", "v1.0-mini")])
@@ -234,6 +235,9 @@ class SimulatorServer:
                  renderer_factory: RendererFactory | None = None):
         if config.port is None and not config.unix_socket:
             raise ConfigError("the server needs a TCP port (--port) or a Unix socket (--unix PATH)")
+        if config.tls is not None and config.port is None:
+            raise ConfigError("TLS (--tls-cert/--tls-key) covers the TCP port only, and this server has none (--port "
+                              "-1); drop the TLS options or listen on TCP")
         if config.port is not None and config.host not in ("127.0.0.1", "localhost", "::1", "[::1]"):
             missing = [what for what, given in (("an access token", config.auth_token), ("TLS", config.tls))
                        if not given]

@@ -272,8 +272,10 @@ def test_a_stale_socket_is_replaced(scenarios, socket_dir):
 # ---- TLS ----------------------------------------------------------------------------------------------
 
 
-def test_tls_and_mutual_tls(scenarios, pki, monkeypatch):
+def test_tls_and_mutual_tls(scenarios, pki, monkeypatch, socket_dir):
     tls = ServerTLS(str(pki / "server.pem"), str(pki / "server.key"))
+    with pytest.raises(ConfigError, match="TCP port only"):  # a Unix-only server would silently be plaintext
+        _server(scenarios, port=None, unix_socket=str(socket_dir / "tls.sock"), tls=tls)
     with _server(scenarios, tls=tls, auth_token=TOKEN) as server:
         target = f"localhost:{server.port}"
         with RemoteSimulator(target, token=TOKEN, tls=ClientTLS(str(pki / "ca.pem"))) as sim:
