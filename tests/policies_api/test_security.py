@@ -30,16 +30,6 @@ from sim.errors import ConfigError
 from tests.policies_api.conftest import PYTHON, REPO_ROOT, FlatRenderer
 
 TOKEN = "k3Jx9-test-token-0123456789abcdef"
-ENV_NAMES = ("SPLATSIM_TOKEN", "SPLATSIM_TLS_CA", "SPLATSIM_TLS_CERT", "SPLATSIM_TLS_KEY", "SPLATSIM_POLICY_TOKEN",
-             "SPLATSIM_POLICY_TLS_CA", "SPLATSIM_POLICY_TLS_CERT", "SPLATSIM_POLICY_TLS_KEY")
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch):
-    for name in ENV_NAMES:
-        monkeypatch.delenv(name, raising=False)
-
-
 # ---- certificates made for the test -----------------------------------------------------------------
 
 
