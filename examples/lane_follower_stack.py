@@ -152,14 +152,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--serve-policy", action="store_true", help="serve the planner as a DrivingPolicy instead")
     parser.add_argument("--port", type=int, default=50052, help="with --serve-policy: TCP port (0: any)")
     parser.add_argument("--unix", default=None, help="with --serve-policy: Unix socket path")
+    parser.add_argument("--auth-token-file", default=None, help="with --serve-policy: require this file's token "
+                        "(splatsim sends SPLATSIM_POLICY_TOKEN); as a client: SPLATSIM_TOKEN is sent")
+    parser.add_argument("--tls-cert", default=None, help="with --serve-policy: TLS certificate (PEM)")
+    parser.add_argument("--tls-key", default=None, help="with --serve-policy: TLS private key (PEM)")
+    parser.add_argument("--tls-client-ca", default=None, help="with --serve-policy: mutual TLS client CA (PEM)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
 
     if args.serve_policy:
         from policies_api.policy_server import serve_policy
+        from policies_api.security import read_token_file, server_tls
         from policies_api.server import serve_until_signal
 
-        server = serve_policy(LaneFollower(), port=args.port if not args.unix else None, unix_socket=args.unix)
+        token = read_token_file(args.auth_token_file) if args.auth_token_file else None
+        server = serve_policy(LaneFollower(), port=args.port if not args.unix else None, unix_socket=args.unix,
+                              token=token, tls=server_tls(args.tls_cert, args.tls_key, args.tls_client_ca))
         print(server.target, flush=True)  # the address, for whoever started us
         serve_until_signal(server)
         return 0

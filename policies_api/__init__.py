@@ -7,6 +7,7 @@ Importing the package registers the Gymnasium environment `splatsim/ClosedLoop-v
 - `SimulatorServer`, `ServerConfig` (server.py), `ScenarioCatalog` (catalog.py): host sessions.
 - `serve_policy` (policy_server.py): turn a Python callable into a DrivingPolicy server.
 - `RemotePolicy` (remote_policy.py): a `sim.types.observation.Policy` that calls a DrivingPolicy server.
+- `ServerTLS`, `ClientTLS` (security.py): TLS files of servers and clients (tokens: `token=`; docs/deployment.md).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ _LAZY = {
     "PolicyServer": "policies_api.policy_server",
     "RemotePolicy": "policies_api.remote_policy",
     "ClosedLoopEnv": "policies_api.gym_env",
+    "ServerTLS": "policies_api.security",
+    "ClientTLS": "policies_api.security",
 }
 
 __all__ = ["ENV_ID", *_LAZY]

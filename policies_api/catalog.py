@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from policies_api.errors import FailedPrecondition, InvalidArgument, NotFound
+from policies_api.errors import FailedPrecondition, InvalidArgument, NotFound, clip, hide_paths
 from proto.splatsim.v1 import simulator_pb2 as spb
 from sim.engine import EngineConfig, SimContext, prepare
 from sim.errors import ConfigError
@@ -88,7 +88,7 @@ class ScenarioCatalog:
         if entry is None:
             known = sorted(self._entries)
             hint = ", ".join(known[:5]) + (", ..." if len(known) > 5 else "")
-            raise NotFound(f"unknown scenario {name!r}; ListScenarios names the {len(known)} served here"
+            raise NotFound(f"unknown scenario {clip(name)!r}; ListScenarios names the {len(known)} served here"
                            + (f" ({hint})" if known else ""))
         with self._lock:
             if name in self._scenarios:
@@ -148,8 +148,10 @@ def available_cameras(scenario: Scenario) -> list[str]:
     return list(NUSCENES_CAMERA_NAMES)
 
 
-def entry_to_proto(entry: ScenarioEntry, out: spb.ScenarioInfo) -> spb.ScenarioInfo:
-    out.name, out.source, out.description = entry.name, entry.source, entry.description
+def entry_to_proto(entry: ScenarioEntry, out: spb.ScenarioInfo, reveal_paths: bool = False) -> spb.ScenarioInfo:
+    """The ScenarioInfo of an entry; its source without the server's absolute path unless revealed."""
+    out.name, out.description = entry.name, entry.description
+    out.source = entry.source if reveal_paths else hide_paths(entry.source)
     out.duration_us, out.num_actors, out.num_steps = entry.duration_us, entry.num_actors, entry.num_steps
     out.camera_names.extend(entry.camera_names)
     return out

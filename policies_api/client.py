@@ -11,7 +11,9 @@
                 print(result.episode_metrics)
                 break
 
-Targets: "HOST:PORT" (TCP) or "unix:PATH" / "unix:///abs/path" (Unix socket). Observations are
+Targets: "HOST:PORT" (TCP) or "unix:PATH" / "unix:///abs/path" (Unix socket). A server started with
+an access token or TLS needs `token=` (or SPLATSIM_TOKEN) and `tls=ClientTLS(...)` (or
+SPLATSIM_TLS_CA/CERT/KEY); see policies_api.security and docs/deployment.md. Observations are
 `RemoteObservation`s, i.e. `sim.types.observation.Observation`s (any in-process policy that does not
 need the privileged scenario/state can plan on them), with the images decoded to numpy.
 """
@@ -27,6 +29,8 @@ import numpy as np
 
 from policies_api import convert
 from policies_api.convert import RemoteObservation
+from policies_api.errors import clip
+from policies_api.security import SIMULATOR_ENV_PREFIX, ClientTLS, auth_metadata, client_token, open_channel
 from policies_api.server import CONTRACT_METADATA_KEY, DEFAULT_MAX_MESSAGE_BYTES, channel_options
 from proto.splatsim.v1 import CONTRACT_VERSION
 from proto.splatsim.v1 import messages_pb2 as pb
@@ -55,14 +59,33 @@ def normalize_target(target: str) -> str:
     return target
 
 
-def call(method, request, timeout_s: float | None, what: str):
-    """One unary call with the contract metadata; gRPC errors become RemoteError."""
+def call(method, request, timeout_s: float | None, what: str, metadata: tuple = METADATA):
+    """One unary call with the contract metadata (and the token's); gRPC errors become RemoteError."""
     try:
-        return method(request, timeout=timeout_s, metadata=METADATA)
+        return method(request, timeout=timeout_s, metadata=metadata)
     except grpc.RpcError as err:
         code = err.code() if hasattr(err, "code") else None
         details = err.details() if hasattr(err, "details") else str(err)
         raise RemoteError(f"{what} failed: {code.name if code else 'error'}: {details}", code) from None
+
+
+def connect(target: str, what: str, token: str | None, tls: ClientTLS | None, env_prefix: str,
+            connect_timeout_s: float, max_message_bytes: int) -> tuple[grpc.Channel, tuple]:
+    """A ready channel to `target` and the metadata of every call; token and TLS from the
+    arguments, else from the environment (`<env_prefix>TOKEN`, `<env_prefix>TLS_*`)."""
+    token = client_token(token, env_prefix)
+    tls = tls if tls is not None else ClientTLS.from_env(env_prefix)
+    channel = open_channel(target, tls, token, channel_options(max_message_bytes))
+    try:
+        grpc.channel_ready_future(channel).result(timeout=connect_timeout_s)
+    except grpc.FutureTimeoutError:
+        channel.close()
+        hint = "" if tls is None or target.startswith("unix:") else (
+            f"; with TLS ({env_prefix}TLS_*), a failed handshake looks the same: check the CA, the server's "
+            "certificate names and, for mutual TLS, the client certificate")
+        raise RemoteError(f"cannot reach {what} at {target} within {connect_timeout_s:g} s{hint}",
+                          grpc.StatusCode.UNAVAILABLE) from None
+    return channel, METADATA + auth_metadata(token)
 
 
 @dataclass(frozen=True)
@@ -141,19 +164,17 @@ class RemoteSimulator:
     - target: "HOST:PORT", "unix:PATH", "grpc://HOST:PORT" or "unix://PATH".
     - timeout_s: deadline of each call (rendering many cameras may need more).
     - connect_timeout_s: how long to wait for the server at construction.
+    - token: the server's access token (default: the SPLATSIM_TOKEN environment variable).
+    - tls: TLS of a TCP target (default: SPLATSIM_TLS_CA, SPLATSIM_TLS_CERT, SPLATSIM_TLS_KEY when set).
     """
 
     def __init__(self, target: str, timeout_s: float = 30.0, connect_timeout_s: float = 10.0,
-                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES):
+                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, token: str | None = None,
+                 tls: ClientTLS | None = None):
         self.target = normalize_target(target)
         self.timeout_s = timeout_s
-        self._channel = grpc.insecure_channel(self.target, options=channel_options(max_message_bytes))
-        try:
-            grpc.channel_ready_future(self._channel).result(timeout=connect_timeout_s)
-        except grpc.FutureTimeoutError:
-            self._channel.close()
-            raise RemoteError(f"cannot reach a splatsim server at {self.target} within {connect_timeout_s:g} s; start "
-                              "one with `splatsim serve` or check the address", grpc.StatusCode.UNAVAILABLE) from None
+        self._channel, self._metadata = connect(self.target, "a splatsim server (start one with `splatsim serve`)",
+                                                token, tls, SIMULATOR_ENV_PREFIX, connect_timeout_s, max_message_bytes)
         self.stub = spb_grpc.SimulatorStub(self._channel)
         # Reset and Step replies arrive as bytes, so images are copied once from the buffer.
         self._reset_raw = self._channel.unary_unary("/splatsim.v1.Simulator/Reset",
@@ -171,7 +192,7 @@ class RemoteSimulator:
 
     def info(self) -> dict:
         """GetInfo as a dict (contract_version, max_sessions, renderer_available, ...)."""
-        msg = call(self.stub.GetInfo, spb.GetInfoRequest(), self.timeout_s, "GetInfo")
+        msg = call(self.stub.GetInfo, spb.GetInfoRequest(), self.timeout_s, "GetInfo", self._metadata)
         return {"contract_version": msg.contract_version, "server_version": msg.server_version,
                 "max_sessions": msg.max_sessions, "active_sessions": msg.active_sessions,
                 "idle_timeout_s": msg.idle_timeout_ms / 1000.0, "max_message_bytes": msg.max_message_bytes,
@@ -180,7 +201,7 @@ class RemoteSimulator:
 
     def list_scenarios(self) -> list[dict]:
         """Every scenario of the server: name, source, description, duration_s, ..."""
-        msg = call(self.stub.ListScenarios, spb.ListScenariosRequest(), self.timeout_s, "ListScenarios")
+        msg = call(self.stub.ListScenarios, spb.ListScenariosRequest(), self.timeout_s, "ListScenarios", self._metadata)
         return [{"name": s.name, "source": s.source, "description": s.description,
                  "duration_s": s.duration_us * 1e-6, "num_actors": s.num_actors, "num_steps": s.num_steps,
                  "camera_names": list(s.camera_names)} for s in msg.scenarios]
@@ -206,7 +227,8 @@ class RemoteSimulator:
         request.cameras.jpeg_quality, request.cameras.depth, request.cameras.alpha = jpeg_quality, depth, alpha
         if max_steps is not None:
             request.max_steps = max_steps
-        reply = call(self.stub.CreateSession, request, self.timeout_s, f"CreateSession({scenario!r})")
+        reply = call(self.stub.CreateSession, request, self.timeout_s, f"CreateSession({clip(scenario)!r})",
+                     self._metadata)
         self.session_id, self.scenario_info = reply.session_id, reply.scenario
         return reply.session_id
 
@@ -219,7 +241,8 @@ class RemoteSimulator:
             self._session_key = key
         if self.session_id is None:
             raise RemoteError("no session: call reset(scenario_name, ...) or create_session(...) first")
-        raw = call(self._reset_raw, spb.ResetRequest(session_id=self.session_id), self.timeout_s, "Reset")
+        raw = call(self._reset_raw, spb.ResetRequest(session_id=self.session_id), self.timeout_s, "Reset",
+                   self._metadata)
         self.last_result = step_result_from_bytes(raw)
         return self.last_result.observation
 
@@ -234,7 +257,7 @@ class RemoteSimulator:
             convert.set_action(request, act)
         if self.last_result is not None:
             request.observation_step_index = self.last_result.observation.step_index
-        raw = call(self._step_raw, request, self.timeout_s, "Step")
+        raw = call(self._step_raw, request, self.timeout_s, "Step", self._metadata)
         self.last_result = step_result_from_bytes(raw)
         return self.last_result
 
@@ -245,7 +268,7 @@ class RemoteSimulator:
         sid, self.session_id, self._session_key, self.last_result = self.session_id, None, None, None
         try:
             reply = call(self.stub.CloseSession, spb.CloseSessionRequest(session_id=sid), self.timeout_s,
-                         "CloseSession")
+                         "CloseSession", self._metadata)
         except RemoteError as err:
             if err.code == grpc.StatusCode.NOT_FOUND:
                 return None  # already reclaimed

@@ -13,6 +13,10 @@ and optionally `name`, `start_episode(info: dict)`, `end_episode(metrics: dict |
 with `reset` but no `start_episode` gets `reset(None)` at each episode start (a remote policy never
 sees the scenario itself). Calls into the policy are serialised (one at a time), so a stateful
 policy needs no locking.
+
+Access control as for the simulator server (policies_api.security): `token=` makes every call
+carry `authorization: Bearer <token>` (splatsim sends SPLATSIM_POLICY_TOKEN), `tls=ServerTLS(...)`
+puts TLS on the TCP port, and a Unix socket is created 0600.
 """
 
 from __future__ import annotations
@@ -29,8 +33,16 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from policies_api import convert
-from policies_api.errors import FailedPrecondition, InvalidArgument, ServiceError
-from policies_api.server import DEFAULT_MAX_MESSAGE_BYTES, _bind, _remove_stale_socket, channel_options, rpc_handler
+from policies_api.errors import FailedPrecondition, InvalidArgument, ServiceError, clip
+from policies_api.security import ServerTLS, interceptors
+from policies_api.server import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    _bind,
+    _remove_stale_socket,
+    bind_unix,
+    channel_options,
+    rpc_handler,
+)
 from proto.splatsim.v1 import driving_policy_pb2 as dpb
 from proto.splatsim.v1 import driving_policy_pb2_grpc as dpb_grpc
 from sim.errors import ConfigError
@@ -83,8 +95,9 @@ def _add_policy_service(service: "DrivingPolicyService", server: grpc.Server) ->
 class DrivingPolicyService(dpb_grpc.DrivingPolicyServicer):
     """The DrivingPolicy handlers around one Python policy."""
 
-    def __init__(self, policy, name: str | None = None, strict_episodes: bool = False):
+    def __init__(self, policy, name: str | None = None, strict_episodes: bool = False, reveal_paths: bool = False):
         self.policy = policy
+        self.reveal_paths = reveal_paths
         self.plan_fn = policy.plan if hasattr(policy, "plan") else policy
         if not callable(self.plan_fn):
             raise ConfigError(f"serve_policy needs a callable plan(observation) or an object with .plan, got "
@@ -122,8 +135,8 @@ class DrivingPolicyService(dpb_grpc.DrivingPolicyServicer):
         obs = convert.observation_from_proto(request.observation, wire)
         with self._lock:
             if self.strict_episodes and request.episode_id != self.episode_id:
-                raise FailedPrecondition(f"Plan for episode {request.episode_id!r} but the current episode is "
-                                         f"{self.episode_id!r}; call StartEpisode first")
+                raise FailedPrecondition(f"Plan for episode {clip(request.episode_id)!r} but the current episode is "
+                                         f"{clip(self.episode_id)!r}; call StartEpisode first")
             out = self.plan_fn(obs)
             self.plans += 1
         action = action_from_policy_output(out)
@@ -146,23 +159,25 @@ class PolicyServer:
 
     def __init__(self, service: DrivingPolicyService, host: str = "127.0.0.1", port: int | None = 0,
                  unix_socket: str | None = None, max_workers: int = 4,
-                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, grace_s: float = 5.0):
+                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, grace_s: float = 5.0, token: str | None = None,
+                 tls: ServerTLS | None = None):
         if port is None and not unix_socket:
             raise ConfigError("serve_policy needs a TCP port or a Unix socket path")
+        if tls is not None and port is None:
+            raise ConfigError("TLS covers the TCP port only, and this policy server has none; drop tls or give a port")
         self.service = service
         self.host, self.unix_socket, self.grace_s = host, unix_socket, grace_s
         self.health = health.HealthServicer()
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="policy-rpc"),
-                                   options=channel_options(max_message_bytes) + [("grpc.so_reuseport", 0)])
+                                   options=channel_options(max_message_bytes) + [("grpc.so_reuseport", 0)],
+                                   interceptors=interceptors(token))
         _add_policy_service(service, self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
         reflection.enable_server_reflection((POLICY_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME),
                                             self._server)
-        self.port = _bind(self._server, f"{host}:{port}") if port is not None else None
+        self.port = _bind(self._server, f"{host}:{port}", tls) if port is not None else None
         if unix_socket:
-            Path(unix_socket).parent.mkdir(parents=True, exist_ok=True)
-            _remove_stale_socket(Path(unix_socket))
-            _bind(self._server, f"unix:{unix_socket}")
+            bind_unix(self._server, unix_socket)
         self._stopped = threading.Event()
         self._server.start()
         for name in ("", POLICY_SERVICE):
@@ -198,13 +213,16 @@ class PolicyServer:
 
 def serve_policy(fn_or_object, port: int | None = 0, *, host: str = "127.0.0.1", unix_socket: str | None = None,
                  name: str | None = None, max_workers: int = 4, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-                 strict_episodes: bool = False) -> PolicyServer:
+                 strict_episodes: bool = False, token: str | None = None, tls: ServerTLS | None = None,
+                 reveal_paths: bool = False) -> PolicyServer:
     """Start a DrivingPolicy server around a Python policy; returns the running server.
 
     port 0 picks a free port (see `.port` / `.target`); port None with unix_socket listens only
     on the socket. `strict_episodes` refuses Plan calls for an episode that was not started.
+    `token`: every call must carry it (`authorization: Bearer <token>`); `tls`: TLS on the TCP
+    port; `reveal_paths`: error messages keep absolute paths (else `.../name`).
     """
-    service = DrivingPolicyService(fn_or_object, name, strict_episodes)
-    server = PolicyServer(service, host, port, unix_socket, max_workers, max_message_bytes)
+    service = DrivingPolicyService(fn_or_object, name, strict_episodes, reveal_paths)
+    server = PolicyServer(service, host, port, unix_socket, max_workers, max_message_bytes, token=token, tls=tls)
     log.info("driving policy %r served at %s", service.name, server.target)
     return server

@@ -9,6 +9,11 @@
 observation (images encoded as asked; privileged ground truth only when `privileged=True`) and
 returns the server's Trajectory or Controls as a TrajectoryAction / ControlAction. Any failure
 raises `policies_api.client.RemoteError` (a SplatsimError) naming the call and the status.
+
+A policy server started with an access token or TLS (`serve_policy(token=..., tls=...)`) is called
+with `token=` / `tls=`, or, where a policy is only named (`splatsim run --policy grpc://...`), with
+the environment variables SPLATSIM_POLICY_TOKEN and SPLATSIM_POLICY_TLS_CA/CERT/KEY (distinct
+from the simulator's SPLATSIM_TOKEN, which is never sent to a policy).
 """
 
 from __future__ import annotations
@@ -17,11 +22,10 @@ import json
 import math
 import uuid
 
-import grpc
-
 from policies_api import convert
-from policies_api.client import RemoteError, call, normalize_target
-from policies_api.server import DEFAULT_MAX_MESSAGE_BYTES, channel_options
+from policies_api.client import RemoteError, call, connect, normalize_target
+from policies_api.security import POLICY_ENV_PREFIX, ClientTLS
+from policies_api.server import DEFAULT_MAX_MESSAGE_BYTES
 from proto.splatsim.v1 import driving_policy_pb2 as dpb
 from proto.splatsim.v1 import driving_policy_pb2_grpc as dpb_grpc
 from sim.errors import ActionError
@@ -42,12 +46,15 @@ class RemotePolicy:
     - timeout_s: deadline of each Plan call; connect_timeout_s: wait for the server at start.
     - privileged: send ground truth (actor boxes, nearby lanes) in every observation.
     - encoding ("raw" | "jpeg" | "png"), jpeg_quality, depth, alpha: how images are sent.
+    - token: the policy server's access token (default: SPLATSIM_POLICY_TOKEN).
+    - tls: TLS of a TCP target (default: SPLATSIM_POLICY_TLS_CA, _CERT, _KEY when set).
     """
 
     def __init__(self, target: str, timeout_s: float = 10.0, connect_timeout_s: float = 10.0, privileged: bool = False,
                  encoding: str = "raw", jpeg_quality: int = 90, depth: bool = False, alpha: bool = False,
                  lane_radius_m: float = convert.DEFAULT_LANE_RADIUS_M,
-                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES):
+                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, token: str | None = None,
+                 tls: ClientTLS | None = None):
         if encoding not in convert.ENCODINGS:
             raise RemoteError(f"unknown encoding {encoding!r}; choose one of {', '.join(convert.ENCODINGS)}")
         self.target = target
@@ -57,14 +64,9 @@ class RemotePolicy:
         self.encoding, self.jpeg_quality = convert.ENCODINGS[encoding], jpeg_quality
         self.depth, self.alpha = depth, alpha
         self.lane_radius_m = lane_radius_m
-        self._channel = grpc.insecure_channel(normalize_target(target), options=channel_options(max_message_bytes))
-        try:
-            grpc.channel_ready_future(self._channel).result(timeout=connect_timeout_s)
-        except grpc.FutureTimeoutError:
-            self._channel.close()
-            raise RemoteError(f"cannot reach a driving policy server at {target} within {connect_timeout_s:g} s; "
-                              "start the stack (e.g. serve_policy(...)) or check the address",
-                              grpc.StatusCode.UNAVAILABLE) from None
+        self._channel, self._metadata = connect(
+            normalize_target(target), "a driving policy server (start the stack, e.g. serve_policy(...))", token, tls,
+            POLICY_ENV_PREFIX, connect_timeout_s, max_message_bytes)
         self.stub = dpb_grpc.DrivingPolicyStub(self._channel)
         # Plan requests are serialised here (images appended from numpy views: one copy).
         self._plan_raw = self._channel.unary_unary("/splatsim.v1.DrivingPolicy/Plan",
@@ -82,7 +84,7 @@ class RemotePolicy:
         start_t_us = int(scenario.t_us[0]) if scenario is not None and scenario.num_steps else 0
         reply = call(self.stub.StartEpisode, dpb.StartEpisodeRequest(
             episode_id=episode_id, scenario_name=self._scenario_name, start_t_us=start_t_us, step_us=STEP_US),
-            self.timeout_s, f"StartEpisode on {self.target}")
+            self.timeout_s, f"StartEpisode on {self.target}", self._metadata)
         self.episode_id = episode_id
         self.name = reply.policy_name or self.target
 
@@ -96,7 +98,7 @@ class RemotePolicy:
             observation.images, self.encoding, self.jpeg_quality, self.depth, self.alpha)
         request = convert.serialize_with_observation(dpb.PlanRequest(episode_id=self.episode_id).SerializeToString(),
                                                      convert.PLAN_REQUEST_OBSERVATION, obs, payloads)
-        reply = call(self._plan_raw, request, self.timeout_s, f"Plan on {self.target}")
+        reply = call(self._plan_raw, request, self.timeout_s, f"Plan on {self.target}", self._metadata)
         try:
             action = convert.get_action(reply)
         except ActionError as err:
@@ -113,7 +115,7 @@ class RemotePolicy:
         episode_id, self.episode_id = self.episode_id, None
         text = json.dumps(_json_safe(metrics), sort_keys=True) if metrics is not None else ""
         call(self.stub.EndEpisode, dpb.EndEpisodeRequest(episode_id=episode_id, metrics_json=text), self.timeout_s,
-             f"EndEpisode on {self.target}")
+             f"EndEpisode on {self.target}", self._metadata)
 
     def close(self) -> None:
         """End the open episode (best effort) and close the channel."""

@@ -1,7 +1,8 @@
 """Policy names as users write them (`--policy`): the in-process registry plus remote policies.
 
 `sim.policies.registry` resolves built-in and degraded names and family members; this layer adds `grpc://HOST:PORT`
-and `unix://PATH`, which need the gRPC client.
+and `unix://PATH`, which need the gRPC client; their access token and TLS files come from SPLATSIM_POLICY_TOKEN and
+SPLATSIM_POLICY_TLS_CA/CERT/KEY (see docs/deployment.md).
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ Many concurrent sessions, each with its own engine context, renderer and state (
 `policies_api.session` and `policies_api.session_registry`); standard health checking and
 server reflection; message-size limits sized for multi-camera images; every handler wrapped so
 that a bad request gets its status code and an unexpected exception becomes INTERNAL with a
-message while the server keeps serving; idle sessions are reclaimed by a background reaper;
+message while the server keeps serving; access control (a bearer token, TLS, a 0600 Unix socket, no
+absolute paths in messages) from `policies_api.security`; idle sessions are reclaimed by a background reaper;
 `stop(grace)` stops accepting calls, lets the ones in flight finish, then closes every session.
 
     catalog = ScenarioCatalog(dataroots=[("data/demo", "v1.0-mini")])
@@ -21,7 +22,7 @@ import signal
 import stat
 import threading
 from concurrent import futures
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
@@ -30,8 +31,9 @@ from grpc_reflection.v1alpha import reflection
 
 from policies_api import convert
 from policies_api.catalog import ScenarioCatalog, entry_to_proto
-from policies_api.errors import FailedPrecondition, InvalidArgument, NotFound, ServiceError
+from policies_api.errors import FailedPrecondition, InvalidArgument, NotFound, ServiceError, clip, public_message
 from policies_api.renderer_factory import RendererFactory
+from policies_api.security import ServerTLS, interceptors, private_socket_path
 from policies_api.session import Session, serialize_reply, summary_to_proto
 from policies_api.session_options import options_from_request
 from policies_api.session_registry import SessionRegistry
@@ -62,6 +64,10 @@ class ServerConfig:
     - max_workers: handler threads (calls on one session are serialised anyway).
     - grace_s: on stop, how long calls in flight may take to finish.
     - busy_timeout_s: a call on a session busy with another call waits this long, then ABORTED.
+    - auth_token: when set, every call (health and reflection aside) must carry metadata
+      `authorization: Bearer <auth_token>`, else UNAUTHENTICATED (see policies_api.security).
+    - tls: TLS of the TCP listener (mutual with a client CA); the Unix socket stays plaintext, mode 0600.
+    - reveal_paths: error messages and ListScenarios show the server's absolute paths (off: `.../name`).
     """
 
     host: str = "127.0.0.1"
@@ -73,6 +79,9 @@ class ServerConfig:
     max_workers: int = 16
     grace_s: float = 5.0
     busy_timeout_s: float = 10.0
+    auth_token: str | None = field(default=None, repr=False)
+    tls: ServerTLS | None = None
+    reveal_paths: bool = False
 
 
 def channel_options(max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> list[tuple[str, int]]:
@@ -107,8 +116,8 @@ def rpc_handler(method):
         try:
             for key, value in context.invocation_metadata() or ():
                 if key == CONTRACT_METADATA_KEY and value.strip() != str(CONTRACT_VERSION):
-                    raise FailedPrecondition(f"client speaks splatsim contract version {value!r}, this server speaks "
-                                             f"{CONTRACT_VERSION}; use a client generated from proto/splatsim/v"
+                    raise FailedPrecondition(f"client speaks splatsim contract version {clip(value)!r}, this server "
+                                             f"speaks {CONTRACT_VERSION}; use a client generated from proto/splatsim/v"
                                              f"{CONTRACT_VERSION}")
             remaining = context.time_remaining()
             if remaining is not None and remaining <= 0:
@@ -121,7 +130,7 @@ def rpc_handler(method):
             if code == grpc.StatusCode.INTERNAL:
                 log.exception("%s failed", method.__name__)
                 message = f"{method.__name__} failed inside the server: {message}"
-        context.abort(code, message)
+        context.abort(code, public_message(message, getattr(self, "reveal_paths", False)))
 
     return wrapper
 
@@ -145,6 +154,7 @@ class SimulatorService(spb_grpc.SimulatorServicer):
         self.registry = registry
         self.config = config
         self.renderer_factory = renderer_factory
+        self.reveal_paths = config.reveal_paths
 
     @rpc_handler
     def GetInfo(self, request, context):
@@ -159,7 +169,7 @@ class SimulatorService(spb_grpc.SimulatorServicer):
     def ListScenarios(self, request, context):
         out = spb.ListScenariosResponse()
         for entry in self.catalog.entries():
-            entry_to_proto(entry, out.scenarios.add())
+            entry_to_proto(entry, out.scenarios.add(), self.reveal_paths)
         return out
 
     @rpc_handler
@@ -183,7 +193,7 @@ class SimulatorService(spb_grpc.SimulatorServicer):
         log.info("session %s: scenario %s, cameras %s", session_id, scenario.name, list(options.camera_names))
         out = spb.CreateSessionResponse(session_id=session_id, idle_timeout_ms=int(self.registry.idle_timeout_s * 1000))
         entry = next(e for e in self.catalog.entries() if e.name == scenario.name)
-        entry_to_proto(entry, out.scenario)
+        entry_to_proto(entry, out.scenario, self.reveal_paths)
         return out
 
     @rpc_handler
@@ -225,9 +235,15 @@ class SimulatorServer:
                  renderer_factory: RendererFactory | None = None):
         if config.port is None and not config.unix_socket:
             raise ConfigError("the server needs a TCP port (--port) or a Unix socket (--unix PATH)")
-        if config.host not in ("127.0.0.1", "localhost", "::1", "[::1]"):
-            log.warning("listening on %s: the simulator has no authentication; expose it only on trusted networks",
-                        config.host)
+        if config.tls is not None and config.port is None:
+            raise ConfigError("TLS (--tls-cert/--tls-key) covers the TCP port only, and this server has none (--port "
+                              "-1); drop the TLS options or listen on TCP")
+        if config.port is not None and config.host not in ("127.0.0.1", "localhost", "::1", "[::1]"):
+            missing = [what for what, given in (("an access token", config.auth_token), ("TLS", config.tls))
+                       if not given]
+            if missing:
+                log.warning("listening on %s without %s: expose it only on trusted networks (see docs/deployment.md)",
+                            config.host, " and ".join(missing))
         self.catalog = catalog
         self.config = config
         self.registry = SessionRegistry(config.max_sessions, config.idle_timeout_s, config.busy_timeout_s)
@@ -255,17 +271,15 @@ class SimulatorServer:
     def start(self) -> "SimulatorServer":
         cfg = self.config
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=cfg.max_workers, thread_name_prefix="splatsim-rpc"),
-                             options=channel_options(cfg.max_message_bytes) + [("grpc.so_reuseport", 0)])
+                             options=channel_options(cfg.max_message_bytes) + [("grpc.so_reuseport", 0)],
+                             interceptors=interceptors(cfg.auth_token))
         _add_simulator_service(self.service, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection((SIMULATOR_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
         if cfg.port is not None:
-            self.port = _bind(server, f"{cfg.host}:{cfg.port}")
+            self.port = _bind(server, f"{cfg.host}:{cfg.port}", cfg.tls)
         if cfg.unix_socket:
-            path = Path(cfg.unix_socket)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            _remove_stale_socket(path)
-            _bind(server, f"unix:{path}")
+            bind_unix(server, cfg.unix_socket)
         server.start()
         self._server = server
         for name in ("", SIMULATOR_SERVICE):
@@ -322,15 +336,21 @@ def _add_simulator_service(service: SimulatorService, server: grpc.Server) -> No
     server.add_registered_method_handlers(SIMULATOR_SERVICE, handlers)
 
 
-def _bind(server: grpc.Server, address: str) -> int:
+def _bind(server: grpc.Server, address: str, tls: ServerTLS | None = None) -> int:
     try:
-        port = server.add_insecure_port(address)
+        port = server.add_insecure_port(address) if tls is None else server.add_secure_port(address, tls.credentials())
     except RuntimeError as err:
         raise ConfigError(f"cannot listen on {address} ({err}); is another server using it? choose another "
                           "--port / --unix path") from None
     if port == 0:
         raise ConfigError(f"cannot listen on {address}; is another server using it? choose another --port / --unix")
     return port
+
+
+def bind_unix(server: grpc.Server, path: str) -> None:
+    """Listen on a Unix socket created with mode 0600 whatever the umask (its directory checked)."""
+    with private_socket_path(path) as bind_path:
+        _bind(server, f"unix:{bind_path}")
 
 
 def _remove_stale_socket(path: Path) -> None:

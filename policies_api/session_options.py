@@ -8,7 +8,7 @@ import numpy as np
 
 from policies_api import convert
 from policies_api.catalog import available_cameras
-from policies_api.errors import FailedPrecondition, InvalidArgument
+from policies_api.errors import FailedPrecondition, InvalidArgument, clip
 from proto.splatsim.v1 import messages_pb2 as pb
 from proto.splatsim.v1 import simulator_pb2 as spb
 from sim.engine import EngineConfig
@@ -54,7 +54,8 @@ def options_from_request(request: spb.CreateSessionRequest, scenario: Scenario, 
     names = list(available) if cams.all_cameras else list(cams.names)
     unknown = [n for n in names if n not in available]
     if unknown:
-        raise InvalidArgument(f"unknown camera(s) {unknown} for scenario {scenario.name!r}; choose from {available}")
+        raise InvalidArgument(f"unknown camera(s) {clip(str(unknown))} for scenario {scenario.name!r}; choose from "
+                              f"{available}")
     if len(set(names)) != len(names):
         raise InvalidArgument(f"camera names repeat in {names}; name each camera once")
     width = int(cams.width) or DEFAULT_WIDTH_PX

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 from sim.errors import SplatsimError
-from tools import adversary_commands, bench, data_commands, grpc_commands, run_commands
+from tools import adversary_commands, bench, data_commands, grpc_commands, hugsim_commands, run_commands
 from tools.correlate import correlate_command
 from tools.report import report_command
 from tools.score_commands import score_command
@@ -23,6 +23,7 @@ app.command("run")(run_commands.run)
 app.command("render")(run_commands.render)
 app.command("demo")(run_commands.demo)
 app.command("serve")(grpc_commands.serve)
+app.command("serve-hugsim")(hugsim_commands.serve_hugsim)
 app.command("report")(report_command)
 app.command("score")(score_command)
 app.command("correlate")(correlate_command)

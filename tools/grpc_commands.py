@@ -32,10 +32,18 @@ def serve(
     backend: str = typer.Option("auto", help="Rasterizer: auto (gsplat on CUDA, else cpu) | cpu | gsplat | torch."),
     as_json: bool = typer.Option(False, "--json", help="Print the listening addresses as one JSON line on stdout."),
     verbose: bool = typer.Option(False, help="Log every session."),
+    auth_token_file: Optional[Path] = typer.Option(
+        None, help="Require this file's token on every call (metadata 'authorization: Bearer TOKEN'); mode 0600."),
+    tls_cert: Optional[Path] = typer.Option(None, help="TLS on the TCP port: the server certificate (PEM)."),
+    tls_key: Optional[Path] = typer.Option(None, help="TLS on the TCP port: the server's private key (PEM)."),
+    tls_client_ca: Optional[Path] = typer.Option(None, help="Mutual TLS: accept only clients with a certificate "
+                                                           "signed by this CA (PEM)."),
+    reveal_paths: bool = typer.Option(False, help="Show the server's absolute paths in errors and ListScenarios."),
 ) -> None:
     """Serve splatsim.v1.Simulator (+ health checking and reflection) until SIGTERM/SIGINT."""
     from policies_api.catalog import ScenarioCatalog
     from policies_api.renderer_factory import gaussian_renderer_factory
+    from policies_api.security import read_token_file, server_tls
     from policies_api.server import ServerConfig, SimulatorServer, serve_until_signal
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
@@ -46,6 +54,8 @@ def serve(
         raise ConfigError(f"--port {port} is out of range (0..65535, or -1 for no TCP)")
     if max_message_mb < 1:
         raise ConfigError("--max-message-mb must be >= 1")
+    token = read_token_file(auth_token_file) if auth_token_file else None
+    tls = server_tls(tls_cert, tls_key, tls_client_ca)
     catalog = ScenarioCatalog(dataroots=[(d, version) for d in dataroot], scenario_dirs=list(scenario_dir))
     if len(catalog) == 0:
         raise ConfigError(f"no scenarios found in {[str(p) for p in [*dataroot, *scenario_dir]]}")
@@ -54,7 +64,8 @@ def serve(
         console.print("[yellow]note:[/] no renderer available; sessions that ask for cameras get FAILED_PRECONDITION")
     config = ServerConfig(host=host, port=None if port == -1 else port, unix_socket=str(unix) if unix else None,
                           max_sessions=max_sessions, idle_timeout_s=idle_timeout,
-                          max_message_bytes=max_message_mb * 2**20, max_workers=workers, grace_s=grace)
+                          max_message_bytes=max_message_mb * 2**20, max_workers=workers, grace_s=grace,
+                          auth_token=token, tls=tls, reveal_paths=reveal_paths)
     server = SimulatorServer(catalog, config, factory).start()
     if as_json:
         print(json.dumps({"tcp": server.tcp_target, "unix": server.unix_target, "scenarios": len(catalog)}), flush=True)

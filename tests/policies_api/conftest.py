@@ -101,3 +101,12 @@ def run_python(code_or_args: list[str], timeout_s: float = 120.0, **kwargs) -> s
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
     return subprocess.run([PYTHON, *code_or_args], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
                           timeout=timeout_s, **kwargs)
+
+
+@pytest.fixture(autouse=True)
+def no_access_settings_from_the_environment(monkeypatch):
+    """Clients read SPLATSIM_TOKEN, SPLATSIM_TLS_* and SPLATSIM_POLICY_*: a developer's own settings
+    must not reach the tests' servers."""
+    for name in list(os.environ):
+        if name.startswith(("SPLATSIM_TOKEN", "SPLATSIM_TLS_", "SPLATSIM_POLICY_")):
+            monkeypatch.delenv(name)
