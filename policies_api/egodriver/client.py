@@ -17,6 +17,7 @@ debug_info (a pickle, in alpasim mode) is never decoded.
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import numpy as np
@@ -89,7 +90,12 @@ class EgodriverPolicy:
         self._rpc = {name: self._channel.unary_unary(SERVICE_PATH + name, request_serializer=_serialize,
                                                      response_deserializer=_RESPONSES.get(name, cpb.Empty).FromString)
                      for name in RPCS}
-        self.version, self.revision = self._negotiate()
+        try:
+            self.version, self.revision = self._negotiate()
+        except RemoteError:
+            self._channel.close()
+            raise
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="egodriver-submit")
         self.session_uuid: str | None = None
         self._scenario: Scenario | None = None
 
@@ -125,8 +131,15 @@ class EgodriverPolicy:
         futures += [("submit_image_observation", r) for r in self._images(observation)]
         if self.config.ground_truth and self._scenario is not None:
             futures.append(("submit_recording_ground_truth", self._ground_truth(observation)))
-        pending = [(name, self._rpc[name].future(request, timeout=self.config.timeout_s)) for name, request in futures]
-        for name, future in pending:  # all observations reach the driver before drive (AlpaSim's barrier)
+        # Blocking calls on a kept pool (gRPC's own futures start a thread per call), the last one on this
+        # thread; all observations reach the driver before drive (AlpaSim's barrier).
+        pending = [(name, self._pool.submit(self._rpc[name], request, timeout=self.config.timeout_s))
+                   for name, request in futures[:-1]]
+        try:
+            self._rpc[futures[-1][0]](futures[-1][1], timeout=self.config.timeout_s)
+        except grpc.RpcError as err:
+            raise _error(err, f"{futures[-1][0]} on {self.target}") from None
+        for name, future in pending:
             try:
                 future.result()
             except grpc.RpcError as err:
@@ -164,6 +177,7 @@ class EgodriverPolicy:
         except RemoteError:
             pass
         finally:
+            self._pool.shutdown(wait=True)
             self._channel.close()
 
     def __enter__(self) -> "EgodriverPolicy":

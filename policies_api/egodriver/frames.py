@@ -124,15 +124,17 @@ def plan_to_action(trajectory: cpb.Trajectory, ego: EgoState, time_now_us: int) 
     """A driver's plan (local -> rig poses) as a TrajectoryAction in the ego frame of `ego` (the state
     planned from, at time_now_us); poses at or before time_now_us (the anchor) are dropped. None when
     nothing is left (an empty plan: the caller holds). Raises ValueError on non-increasing times."""
-    poses = [p for p in trajectory.poses if p.timestamp_us > time_now_us]
-    if not poses:
+    rows = [(p.timestamp_us, p.pose.vec.x, p.pose.vec.y, p.pose.quat.w, p.pose.quat.x, p.pose.quat.y, p.pose.quat.z)
+            for p in trajectory.poses if p.timestamp_us > time_now_us]
+    if not rows:
         return None
-    t_us = np.array([p.timestamp_us for p in poses], np.int64)
+    t_us = np.array([r[0] for r in rows], np.int64)
     if np.any(np.diff(t_us) <= 0):
         raise ValueError(f"plan timestamps must increase, got {t_us.tolist()}")
-    xy = np.array([[p.pose.vec.x, p.pose.vec.y] for p in poses], np.float64)
-    yaw = np.array([quat_wxyz_to_yaw(p.pose.quat.w, p.pose.quat.x, p.pose.quat.y, p.pose.quat.z) for p in poses])
-    xy_in_ego, yaw_in_ego = poses_in_rig(xy, yaw, ego)
+    v = np.array([r[1:] for r in rows], np.float64)
+    w, x, y, z = v[:, 2], v[:, 3], v[:, 4], v[:, 5]
+    yaw = np.arctan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))  # quat_wxyz_to_yaw, vectorised
+    xy_in_ego, yaw_in_ego = poses_in_rig(v[:, :2], yaw, ego)
     return TrajectoryAction(xy_in_ego, yaw_in_ego, (t_us - time_now_us) / 1e6)
 
 
