@@ -12,8 +12,8 @@ What is measured (p50 and p99 over `steps` policy calls after `warmup`, in one r
 Every server answers the same plan: 40 poses 0.1 s apart, straight ahead at 5 m/s. Optionally
 (`cameras` > 0) every case also carries that many JPEG images of a replayed frame (encoding
 included; rendering excluded). The scenario is the grpc benchmark's straight road with `actors`
-vehicles; the engine steps between calls are not timed. The ratio to the target is
-egodriver / grpc (p50).
+vehicles; the engine steps between calls are not timed; the three cases take turns step by step.
+The ratio to the target is egodriver / grpc (p50).
 """
 
 from __future__ import annotations
@@ -128,25 +128,32 @@ def _stats_ms(samples_ns: list[int]) -> dict:
             "min_ms": float(a.min()), "n": int(len(a))}
 
 
-def time_policy(policy, context, renderer, steps: int, warmup: int) -> dict:
-    """p50/p99 of policy.plan over `steps` closed-loop steps after `warmup` (episodes restart when done)."""
+def time_policies(policies: dict, context, renderer, steps: int, warmup: int) -> dict:
+    """p50/p99 of each policy's plan over `steps` closed-loop steps after `warmup`, the policies interleaved
+    step by step (in a rotating order) so that a shared machine's load falls on all alike; each policy
+    drives its own episode, restarted when done."""
     from sim.engine import EpisodeRecorder
 
-    samples = []
-    policy.reset(context.scenario)
-    recorder = EpisodeRecorder(context)
+    samples = {name: [] for name in policies}
+    recorders = {}
+    for name, policy in policies.items():
+        policy.reset(context.scenario)
+        recorders[name] = EpisodeRecorder(context)
+    names = list(policies)
     for i in range(warmup + steps):
-        if recorder.done:
-            policy.reset(context.scenario)
-            recorder = EpisodeRecorder(context)
-        obs = recorder.observe(renderer)
-        t0 = time.perf_counter_ns()
-        action = policy.plan(obs)
-        dt = time.perf_counter_ns() - t0
-        if i >= warmup:
-            samples.append(dt)
-        recorder.advance(action)
-    return _stats_ms(samples)
+        for name in names[i % len(names):] + names[:i % len(names)]:
+            policy, recorder = policies[name], recorders[name]
+            if recorder.done:
+                policy.reset(context.scenario)
+                recorder = recorders[name] = EpisodeRecorder(context)
+            obs = recorder.observe(renderer)
+            t0 = time.perf_counter_ns()
+            action = policy.plan(obs)
+            dt = time.perf_counter_ns() - t0
+            if i >= warmup:
+                samples[name].append(dt)
+            recorder.advance(action)
+    return {name: _stats_ms(values) for name, values in samples.items()}
 
 
 def bench_egodriver(steps: int = 300, warmup: int = 30, actors: int = 20, cameras: int = 0, width: int = 480,
@@ -177,22 +184,24 @@ def bench_egodriver(steps: int = 300, warmup: int = 30, actors: int = 20, camera
                          "height": height, "image_format": image_format if cameras else None,
                          "plan": "40 poses, 0.1 s apart, 5 m/s straight"},
               "render": render_info, "results": {}}
-    grpc_proc, grpc_target = _start_bench_server("grpc")
-    try:
-        with RemotePolicy(grpc_target, encoding=image_format if cameras else "raw") as policy:
-            report["results"]["grpc"] = time_policy(policy, context, renderer, steps, warmup)
-    finally:
-        _stop(grpc_proc)
     config = EgodriverConfig(cameras=tuple(CameraMap(n, f"camera_{i}") for i, n in enumerate(names)),
                              image_format=image_format, connect_timeout_s=60.0)
-    for case, start in (("egodriver", lambda: _start_bench_server("egodriver")),
-                        ("egodriver_carla_driver_interface", lambda: _start_driver(serve, "constant_speed"))):
-        proc, target = start()
-        try:
-            with EgodriverPolicy(target, config) as policy:
-                report["results"][case] = time_policy(policy, context, renderer, steps, warmup)
-                report["results"][case]["driver"] = policy.version.version_id
-        finally:
+    procs, policies = [], {}
+    try:
+        for case, start in (("grpc", lambda: _start_bench_server("grpc")),
+                            ("egodriver", lambda: _start_bench_server("egodriver")),
+                            ("egodriver_carla_driver_interface", lambda: _start_driver(serve, "constant_speed"))):
+            proc, target = start()
+            procs.append(proc)
+            policies[case] = (RemotePolicy(target, encoding=image_format if cameras else "raw") if case == "grpc"
+                              else EgodriverPolicy(target, config))
+        report["results"] = time_policies(policies, context, renderer, steps, warmup)
+        for case in ("egodriver", "egodriver_carla_driver_interface"):
+            report["results"][case]["driver"] = policies[case].version.version_id
+    finally:
+        for policy in policies.values():
+            policy.close()
+        for proc in procs:
             _stop(proc)
     g, e = report["results"]["grpc"], report["results"]["egodriver"]
     c = report["results"]["egodriver_carla_driver_interface"]
