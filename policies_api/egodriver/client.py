@@ -126,19 +126,20 @@ class EgodriverPolicy:
             self._start_session(observation)
         t_now = int(observation.t_us)
         ego = observation.ego
-        futures = [("submit_egomotion_observation", self._egomotion(observation)),
+        submits = [("submit_egomotion_observation", self._egomotion(observation)),
                    ("submit_route", self._route(observation))]
-        futures += [("submit_image_observation", r) for r in self._images(observation)]
+        submits += [("submit_image_observation", r) for r in self._images(observation)]
         if self.config.ground_truth and self._scenario is not None:
-            futures.append(("submit_recording_ground_truth", self._ground_truth(observation)))
+            submits.append(("submit_recording_ground_truth", self._ground_truth(observation)))
         # Blocking calls on a kept pool (gRPC's own futures start a thread per call), the last one on this
         # thread; all observations reach the driver before drive (AlpaSim's barrier).
         pending = [(name, self._pool.submit(self._rpc[name], request, timeout=self.config.timeout_s))
-                   for name, request in futures[:-1]]
+                   for name, request in submits[:-1]]
+        last, request = submits[-1]
         try:
-            self._rpc[futures[-1][0]](futures[-1][1], timeout=self.config.timeout_s)
+            self._rpc[last](request, timeout=self.config.timeout_s)
         except grpc.RpcError as err:
-            raise _error(err, f"{futures[-1][0]} on {self.target}") from None
+            raise _error(err, f"{last} on {self.target}") from None
         for name, future in pending:
             try:
                 future.result()

@@ -55,7 +55,10 @@ class Recorder(BaseDriver):
             record = {"scene": s.scene_id, "seed": s.seed, "cameras": cams, "time_now_us": ctx.time_now_us,
                       "time_query_us": ctx.time_query_us, "route": s.route_waypoints_in_rig.tolist(),
                       "pose_xyz": pose.position.tolist(), "pose_yaw": pose.yaw,
-                      "speed_mps": state.linear_velocity.x}
+                      "speed_mps": state.linear_velocity.x,
+                      "ground_truth": [[t, *p.position.tolist()] for t, p in zip(s.ground_truth_in_rig.timestamps_us,
+                                                                                s.ground_truth_in_rig.poses)]
+                      if s.ground_truth_in_rig is not None else None}
             with open(os.environ["EGODRIVER_RECORD"], "w") as f:
                 json.dump(record, f)
         plan = Trajectory.empty()

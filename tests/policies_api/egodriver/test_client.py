@@ -66,7 +66,7 @@ def test_route_follower_completes_the_route_with_one_camera(scene, front_camera,
 def test_the_driver_sees_the_camera_route_and_pose_splatsim_declares(scene, front_camera, driver):
     d = driver(f"{DRIVERS}:Recorder")
     context = prepare(scene, EngineConfig(start_step=100, max_steps=3))
-    with EgodriverPolicy(d.address, d.config(), seed=7) as policy:
+    with EgodriverPolicy(d.address, d.config(ground_truth=True), seed=7) as policy:
         episode = run_episode(context, policy, front_camera)
     assert episode.num_steps == 3
     seen = json.loads(d.record.read_text())
@@ -88,6 +88,9 @@ def test_the_driver_sees_the_camera_route_and_pose_splatsim_declares(scene, fron
     assert route.shape == (20, 3) and np.isfinite(route).all() and np.all(route[:, 2] == 0)
     assert np.linalg.norm(route[0]) < 1.0 and np.all(gaps <= 80 / 19 + 1e-3) and np.all(gaps > 3.5)
     assert abs(route[-1, 1]) < 0.5 * route[-1, 0]  # the route lies ahead of the rig (x forward)
+    gt = np.array(seen["ground_truth"])  # the logged ego in the rig frame of now: step 100 at the origin
+    assert len(gt) == int(scene.ego.valid.sum()) and gt[100, 0] == t0
+    assert gt[100, 1:] == pytest.approx([0, 0, 0], abs=1e-4) and gt[110, 1] > 5.0 > abs(gt[110, 2])
 
 
 def test_a_refused_session_is_reported_as_failed_precondition(scene, front_camera, driver):
