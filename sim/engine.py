@@ -37,7 +37,7 @@ from sim.checks import (
 )
 from sim.dynamics.bicycle import bicycle_step_kernel, ego_state_from_vector, ego_state_vector, params_vector
 from sim.dynamics.tracker import TrackerParams, reference_from_trajectory, tracking_controls
-from sim.errors import ActionError, ConfigError
+from sim.errors import ActionError, ConfigError, PolicyTerminated
 from sim.geometry import (
     global_to_local_xy,
     polyline_arclength,
@@ -520,6 +520,13 @@ class EpisodeRecorder:
         self.checks = self._check(new_state)
         return new_state
 
+    def terminate(self, reason: EndReason) -> None:
+        """End the episode at the current state (a policy that asked to stop)."""
+        if not self.done:
+            last_plan = self.records[-1][2] if self.records else np.zeros((PLAN_HORIZON_STEPS, 2))
+            self.records.append((self.state, self.checks, last_plan, False))
+            self.done, self.end_reason = True, reason
+
     def episode(self, policy_name: str, wall_s: float = 0.0, policy_s: float = 0.0, render_s: float = 0.0) -> Episode:
         """The Episode recorded so far (a running episode is closed at its current state)."""
         records = self.records
@@ -544,8 +551,13 @@ def run_episode(context: SimContext, policy: Policy, renderer: Renderer | None =
             t0 = time.perf_counter()
             obs = recorder.observe(renderer)
             t1 = time.perf_counter()
-            action = policy.plan(obs)
-            policy_s += time.perf_counter() - t1
+            try:
+                action = policy.plan(obs)
+            except PolicyTerminated:
+                recorder.terminate(EndReason.POLICY_TERMINATED)
+                break
+            finally:
+                policy_s += time.perf_counter() - t1
             render_s += t1 - t0
             if on_step is not None:
                 on_step(recorder.state, obs)

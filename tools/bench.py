@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import typer
 
-from tools import bench_adversary, bench_engine, bench_grpc, bench_pseudo_sim, bench_render, bench_score
+from tools import (
+    bench_adversary,
+    bench_egodriver,
+    bench_engine,
+    bench_grpc,
+    bench_pseudo_sim,
+    bench_render,
+    bench_score,
+)
 
 app = typer.Typer(help="Benchmarks: each prints medians, the machine and a ratio to a baseline.", no_args_is_help=True)
 app.command("adversary")(bench_adversary.bench_adversary)
+app.command("egodriver")(bench_egodriver.egodriver)
 app.command("engine")(bench_engine.engine)
 app.command("grpc")(bench_grpc.grpc)
 app.command("render")(bench_render.render)

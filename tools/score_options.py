@@ -23,6 +23,10 @@ from sim.scoring.pseudo_sim import PseudoSimConfig
 from sim.scoring.stage_two import FrameConfig, StageTwoConfig
 from sim.scoring.traffic import Traffic
 
+EGODRIVER_CONFIG_HELP = ("YAML/JSON/TOML file for egodriver:// policies: camera map (splatsim name -> the driver's "
+                         "logical id), image format, route waypoints and padding (policies_api/egodriver/config.py). "
+                         "Default: the six nuScenes cameras onto AlpaSim's usual ids, JPEG, 20 waypoints 4.2 m apart.")
+
 
 def _option(default, *decls: str, help: str):
     """A dataclass field that is also a typer option (its default and help)."""
@@ -76,6 +80,7 @@ class PseudoSimOptions:
                                                     "ray://HOST:10001).")
     seed: int = _option(0, help="Seed of the degraded policies and of sampled starts.")
     thumbnails: str = _option("first", help="Front-camera PNGs of observations: first (frame) | all | none.")
+    egodriver_config: Optional[Path] = _option(None, "--egodriver-config", help=EGODRIVER_CONFIG_HELP)
     reactive: Optional[bool] = _option(None, "--reactive/--no-reactive",
                                        help="Traffic of every scored rollout: --reactive, vehicles follow the IDM and "
                                             "react to the ego (NAVSIM v2); --no-reactive, the log is replayed. "
@@ -110,7 +115,8 @@ class PseudoSimOptions:
             render=RenderSettings(tuple(self.cameras) or ("CAM_FRONT",), self.width, self.height, self.backend),
             frames=FrameConfig(first_frame_s=self.first_frame_s, stride_s=stride_s, max_frames=frames or None),
             stage_two=stage_two, pseudo=PseudoSimConfig(sigma_squared_m2=self.sigma2, on_vanished=self.on_vanished),
-            cache_dir=cache_dir, thumbnails=self.thumbnails, seed=self.seed, traffic=self.traffic(Traffic.REACTIVE))
+            cache_dir=cache_dir, thumbnails=self.thumbnails, seed=self.seed, traffic=self.traffic(Traffic.REACTIVE),
+            egodriver_config=str(self.egodriver_config) if self.egodriver_config is not None else None)
 
 
 OPTION_GROUPS = (ScenarioOptions, PseudoSimOptions)
