@@ -112,12 +112,19 @@ def _check_objects(path: Path, records: list, required: bool) -> None:
     if required and not records:
         raise DatasetError(f"{path} has no records, and no scene can be replayed without them: restore the file "
                            "from the dataset")
-    for i, record in enumerate(records):
-        if not isinstance(record, dict):
-            raise DatasetError(f"{path}: record #{i} is a {type(record).__name__}, not an object: the file must "
-                               "hold a list of records; restore it from the dataset")
-        if not isinstance(record.get("token"), str) or not record["token"]:
-            raise DatasetError(f"{path}: record #{i} has no token (a non-empty string); {_REEXPORT}")
+    if not _all_of_type(records, dict):
+        i, record = next((i, r) for i, r in enumerate(records) if type(r) is not dict)
+        raise DatasetError(f"{path}: record #{i} is a {type(record).__name__}, not an object: the file must "
+                           "hold a list of records; restore it from the dataset")
+    tokens = _values(records, "token")
+    if not _all_of_type(tokens, str) or "" in tokens:
+        i = next(i for i, token in enumerate(tokens) if type(token) is not str or not token)
+        raise DatasetError(f"{path}: record #{i} has no token (a non-empty string); {_REEXPORT}")
+
+
+def _all_of_type(values: list, *types: type) -> bool:
+    """Whether each value is exactly of one of the types (so a bool is no int), at C speed."""
+    return set(map(type, values)) <= set(types)
 
 
 def _require(path: Path, records: list[dict], field_name: str, ok: np.ndarray, problem: str,
@@ -178,12 +185,13 @@ def _check_intrinsics(path: Path, records: list[dict]) -> None:
 
 
 def _check_sample_data_fields(path: Path, records: list[dict]) -> None:
-    r = next((r for r in records if not isinstance(r.get("is_key_frame"), bool)), None)
-    if r is not None:
+    if not _all_of_type(_values(records, "is_key_frame"), bool):
+        r = _first(records, "is_key_frame", lambda v: type(v) is not bool)
         raise _bad(path, r["token"], "is_key_frame", r.get("is_key_frame"), "must be true or false")
-    for field_name in ("width", "height"):
-        r = next((r for r in records if type(r.get(field_name, 0)) is not int or r.get(field_name, 0) < 0), None)
-        if r is not None:
+    for field_name in ("width", "height"):  # absent or null: the camera's default size
+        sizes = _values(records, field_name)
+        if not _all_of_type(sizes, int, type(None)) or min((v for v in sizes if v is not None), default=0) < 0:
+            r = _first(records, field_name, lambda v: v is not None and (type(v) is not int or v < 0))
             raise _bad(path, r["token"], field_name, r.get(field_name), "an image size is an integer >= 0 "
                        "pixels (0 for sensors other than cameras)")
 
@@ -191,7 +199,7 @@ def _check_sample_data_fields(path: Path, records: list[dict]) -> None:
 def _timestamps(path: Path, records: list[dict]) -> np.ndarray:
     """(N,) int64 timestamps in microseconds; a DatasetError naming a record whose timestamp is no integer."""
     values = _values(records, "timestamp")
-    if not all(type(v) is int for v in values):
+    if not _all_of_type(values, int):
         r = _first(records, "timestamp", lambda v: type(v) is not int)
         raise _bad(path, r["token"], "timestamp", r.get("timestamp"), "a timestamp is an integer number of "
                    "microseconds")
