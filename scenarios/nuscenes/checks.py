@@ -60,6 +60,12 @@ def check_tables(table_root: Path, tables: dict[str, list]) -> None:
     for name, records in tables.items():
         _check_objects(path[name], records, required=name in REQUIRED_TABLES)
     tokens = {name: set(_values(records, "token")) for name, records in tables.items()}
+    for name, records in tables.items():
+        if len(tokens[name]) != len(records):  # the devkit's index would keep only the last of them
+            seen: set[str] = set()
+            twice = next(r["token"] for r in records if r["token"] in seen or seen.add(r["token"]))
+            raise DatasetError(f"{path[name]}: token {twice} belongs to more than one record: tokens are unique; "
+                               f"{_REEXPORT}")
     for table, field_name, target, optional in LINKS:
         _check_link(path[table], tables[table], field_name, path[target], tokens[target], optional)
     logs_with_map = {log for m in tables["map"] for log in _list_field(path["map"], m, "log_tokens")}

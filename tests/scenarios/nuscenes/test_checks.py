@@ -74,6 +74,17 @@ def test_record_that_is_not_an_object(root):
         NuScenesSource(root, VERSION)
 
 
+def test_token_of_two_records(root):
+    twice = {}
+
+    def edit(records):
+        records[9]["token"] = twice["token"] = records[4]["token"]
+
+    rewrite_table(root, "ego_pose", edit)
+    with pytest.raises(DatasetError, match=rf"ego_pose\.json: token {twice['token']} belongs to more than one"):
+        NuScenesSource(root, VERSION)
+
+
 def test_table_that_is_not_a_list(root):
     (root / VERSION / "log.json").write_text('{"token": "x"}')
     with pytest.raises(DatasetError, match=r"log\.json holds a dict, not a list"):
