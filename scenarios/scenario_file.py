@@ -229,7 +229,8 @@ def _check_arrays(path: Path, manifest: dict, arrays: dict[str, np.ndarray]) -> 
         if name not in arrays:
             continue  # _scenario_from names a missing array
         array = arrays[name]
-        if array.dtype.kind != kind[0] or array.ndim != len(shape):
+        # An empty array holds no value of a wrong type (np.array([]) is float64, even for tokens).
+        if (array.dtype.kind != kind[0] and array.size) or array.ndim != len(shape):
             raise bad(name, f"has dtype {array.dtype} and {array.ndim} dimensions, not {kind[0]!r} and {len(shape)}")
         for axis, (dim, size) in enumerate(zip(shape, array.shape)):
             extra = 1 if dim == "L+1" else 0  # offsets: one more than the lanes

@@ -324,6 +324,17 @@ def test_error_bad_values_name_the_file_and_the_array(tmp_path, corrupt, array, 
     assert str(err.value).startswith(f"{path}: array '{array}' ") and problem in str(err.value)
 
 
+def test_empty_arrays_of_any_dtype_load(tmp_path):
+    """A scenario without actors: np.array([]) makes float64 tokens, which hold no value of a wrong type."""
+    tiny = _tiny_scenario()
+    no_actors = dataclasses.replace(tiny.actors, **{f.name: getattr(tiny.actors, f.name)[:0]
+                                                    for f in dataclasses.fields(tiny.actors)})
+    no_actors = dataclasses.replace(no_actors, instance_tokens=np.array([]))
+    scenario = dataclasses.replace(tiny, actors=no_actors)
+    loaded = load_scenario_file(save_scenario(scenario, tmp_path / f"empty{SCENARIO_SUFFIX}"))
+    assert scenario_differences(scenario, loaded) == []
+
+
 def test_error_array_shape_against_the_other_arrays(tmp_path):
     tiny = _tiny_scenario()
     short = dataclasses.replace(tiny, ego=dataclasses.replace(tiny.ego, speed_mps=tiny.ego.speed_mps[:4]))
