@@ -116,8 +116,10 @@ def score_blocks(run: PseudoSimRun) -> list[tuple]:
                 items.append((frame["stage_one_thumbnail"], "stage one: the logged frame"))
             for i, start in enumerate(frame["starts"]):
                 if start.get("thumbnail"):
-                    caption = (f"start {i}: lon {start['longitudinal_m']:+.1f} m, lat {start['lateral_m']:+.1f} m, "
-                               f"dyaw {start['heading_offset_rad']:+.2f}, {start['now']['speed_mps']:.1f} m/s")
+                    where = start["label"] if "longitudinal_m" not in start else (
+                        f"lon {start['longitudinal_m']:+.1f} m, lat {start['lateral_m']:+.1f} m, "
+                        f"dyaw {start['heading_offset_rad']:+.2f}")
+                    caption = f"start {i}: {where}, {start['now']['speed_mps']:.1f} m/s"
                     items.append((start["thumbnail"], caption))
             if items:
                 blocks.append(("gallery", items))
