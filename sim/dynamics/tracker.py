@@ -218,10 +218,12 @@ def _reference_kernel(t_knots, xy_local, yaw_local, ox, oy, oyaw, dt_s):
     The path is the plan itself, extended backward from its first pose to before t = 0 at the
     first segment's speed; it does not start at the ego. So an ego that is ahead of its plan
     projects behind it and is told to slow down, rather than reading "drive back to that
-    point" as forward speed. The extension continues the plan's initial curvature (an arc,
-    headings turning with it): the engine replans every step and so always tracks a reference
-    near its start, where a straight extension would halve the curvature (measured over metres
-    of path, half of them on the extension) and leave a steady heading error in every curve.
+    point" as forward speed. The extension continues the plan's curvature at its first pose
+    (`_initial_curvature`) as an arc, headings turning with it, and the curvature is then
+    measured along the whole path: the engine replans every step and so always tracks a
+    reference near its start, where a straight extension would halve the curvature (measured
+    over metres of path, half of them on the extension) and leave a steady heading error in
+    every curve, and the closed loop would disagree with the rollouts EPDMS compares.
     """
     k = t_knots.shape[0]
     kt = np.empty(k + 1)
@@ -255,14 +257,12 @@ def _reference_kernel(t_knots, xy_local, yaw_local, ox, oy, oyaw, dt_s):
         local[i, 0] = _interp(t[i], kt, kx)
         local[i, 1] = _interp(t[i], kt, ky)
         yaw[i] = oyaw + _interp(t[i], kt, kyaw)
-    curv = np.zeros(n)
     if k > 1:
         plan_arc = np.zeros(n - i1)
         for i in range(1, n - i1):
             plan_arc[i] = plan_arc[i - 1] + math.hypot(local[i1 + i, 0] - local[i1 + i - 1, 0],
                                                        local[i1 + i, 1] - local[i1 + i - 1, 1])
-        curv[i1:] = path_curvature_kernel(plan_arc, yaw[i1:], CURVATURE_MIN_ARC_M)
-        kappa0 = curv[i1]
+        kappa0 = _initial_curvature(plan_arc, yaw[i1:], CURVATURE_MIN_ARC_M)
         dx = kx[2] - kx[1]
         dy = ky[2] - ky[1]
         length = math.hypot(dx, dy)
@@ -279,7 +279,6 @@ def _reference_kernel(t_knots, xy_local, yaw_local, ox, oy, oyaw, dt_s):
                 local[i, 0] = kx[1] - back_m * math.cos(theta)
                 local[i, 1] = ky[1] - back_m * math.sin(theta)
             yaw[i] = oyaw + kyaw[1] - turn
-            curv[i] = kappa0
     c, s_ = math.cos(oyaw), math.sin(oyaw)
     xy = np.empty((n, 2))
     for i in range(n):
@@ -294,9 +293,29 @@ def _reference_kernel(t_knots, xy_local, yaw_local, ox, oy, oyaw, dt_s):
         hi = min(i + 1, n - 1)
         if hi > lo:
             speed[i] = max((arc[hi] - arc[lo]) / (t[hi] - t[lo]), 0.0)
-    if k == 1:
-        curv = path_curvature_kernel(arc, yaw, CURVATURE_MIN_ARC_M)
+    curv = path_curvature_kernel(arc, yaw, CURVATURE_MIN_ARC_M)
     return t, xy, yaw, arc, speed, curv, i1
+
+
+@njit(cache=True)
+def _initial_curvature(arc_m, yaw_rad, min_arc_m):
+    """Curvature (1/m) at the start of a path (n,) arclengths / unwrapped headings: the slope at
+    s = 0 of a least-squares quadratic heading(s) over the first min_arc_m of path (exact where
+    the curvature changes linearly, as `path_curvature_kernel`'s centred windows are further on;
+    a one-sided window would read a turn ahead as curvature now). 0 where the path is shorter
+    than half of min_arc_m, as there."""
+    m = 0
+    while m < arc_m.shape[0] and arc_m[m] <= min_arc_m:
+        m += 1
+    if m < 3 or arc_m[m - 1] <= 0.5 * min_arc_m:
+        return 0.0
+    normal = np.zeros((3, 3))
+    rhs = np.zeros(3)
+    for j in range(m):
+        basis = np.array([1.0, arc_m[j], arc_m[j] * arc_m[j]])
+        normal += np.outer(basis, basis)
+        rhs += basis * yaw_rad[j]
+    return np.linalg.solve(normal, rhs)[1]
 
 
 @njit(cache=True)
