@@ -62,13 +62,16 @@ class PseudoSimOptions:
                                                "score, 0 for correlate.")
     stride_s: Optional[float] = _option(None, help="Seconds between frames. Default: 2 for score, 1 for correlate.")
     first_frame_s: float = _option(0.5, help="Time of the first frame (>= 0.5 s, its -0.5 s frame must be logged).")
+    starts: str = _option("rollout", help="Stage-two starts: rollout (the 3.5 s / 4 s states of a fixed family of "
+                                           "plans rolled out from each frame, NAVSIM v2) | grid (offsets around the "
+                                           "log: --lateral, --longitudinal, --heading, --speed) | sample.")
     lateral: List[float] = _option([-1.0, 0.0, 1.0], "--lateral", help="Stage-two lateral offsets, m (repeatable).")
     longitudinal: List[float] = _option([-4.0, 0.0, 4.0], "--longitudinal",
                                         help="Stage-two longitudinal offsets, m (repeatable).")
     heading: List[float] = _option([0.0], "--heading", help="Stage-two heading offsets, rad (repeatable).")
     speed: List[float] = _option([0.0], "--speed", help="Stage-two speed offsets, m/s (repeatable; added to the log's "
                                                          "speed and 0.5 /s x the longitudinal offset).")
-    sample_starts: int = _option(0, help="Draw this many random stage-two starts instead of the grid (0: grid).")
+    sample_starts: int = _option(0, help="Draw this many random stage-two starts (implies --starts sample).")
     sigma2: float = _option(0.1, "--sigma2", help="sigma^2 of the proximity weights, m^2 (NAVSIM: 0.1).")
     on_vanished: str = _option("uniform", help="When all weights vanish: uniform (NAVSIM) | nearest | nan. "
                                                "Always flagged.")
@@ -107,7 +110,8 @@ class PseudoSimOptions:
         if stride_s <= 0:
             raise ConfigError(f"--stride-s must be > 0, got {stride_s}")
         stage_two = StageTwoConfig(
-            mode="sample" if self.sample_starts else "grid", num_samples=max(self.sample_starts, 1), seed=self.seed,
+            mode="sample" if self.sample_starts else self.starts, num_samples=max(self.sample_starts, 1),
+            seed=self.seed,
             lateral_offsets_m=tuple(self.lateral) or (0.0,), longitudinal_offsets_m=tuple(self.longitudinal) or (0.0,),
             heading_offsets_rad=tuple(self.heading) or (0.0,), speed_offsets_mps=tuple(self.speed) or (0.0,))
         cache_dir = None if self.no_cache else str(self.cache if self.cache is not None else default_cache_dir())
