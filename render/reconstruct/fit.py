@@ -1,4 +1,5 @@
-"""The training loop shared by the CPU path (`diff_raster.rasterize`) and the CUDA path
+"""The training loop shared by the CPU path (`tile_raster.rasterize`, the numba tile rasterizer;
+`diff_raster.rasterize`, the dense torch reference, on request) and the CUDA path
 (`gsplat_fit.rasterize_gsplat`): fit background and actor Gaussians to a FrameSet.
 
 Parameters (gsplat's simple_trainer names): means, quats, scales (logs), opacities (logits),
@@ -46,6 +47,7 @@ import numpy as np
 import torch
 
 from render.gaussians import GaussianScene
+from render.reconstruct import CPU_RASTERIZERS
 from render.reconstruct.data import FrameSet, actor_masks
 from render.reconstruct.diff_raster import quat_multiply, sh_to_color
 from render.reconstruct.init import InitialScene
@@ -153,6 +155,23 @@ class FitResult:
 
 
 RasterizeFn = Callable[..., tuple[torch.Tensor, torch.Tensor, dict]]
+
+
+def rasterizer_for(device: str, cpu_rasterizer: str = "tile") -> tuple[RasterizeFn, str, bool]:
+    """(rasterize function, evaluation backend, whether it takes pixel masks) of a device: gsplat
+    on CUDA; on CPU the numba tile rasterizer ("tile") or the dense torch reference ("torch",
+    small images only)."""
+    if device.startswith("cuda"):
+        from render.reconstruct.gsplat_fit import rasterize_gsplat
+
+        return rasterize_gsplat, "gsplat", False
+    if cpu_rasterizer == "tile":
+        from render.reconstruct.tile_raster import rasterize
+    elif cpu_rasterizer == "torch":
+        from render.reconstruct.diff_raster import rasterize
+    else:
+        raise ValueError(f"CPU rasterizer must be one of {CPU_RASTERIZERS}, not {cpu_rasterizer!r}")
+    return rasterize, "cpu", True
 
 
 def scene_scale(frames: FrameSet) -> float:
@@ -329,6 +348,8 @@ class Trainer:
             sel = torch.arange(len(owner), device=self.device)
         own = owner[sel]
         is_actor = own >= 0
+        # without actors every Gaussian is drawn: no gather (and no scatter in backward)
+        pick = (lambda x: x) if not self.num_actors else (lambda x: x[sel])  # noqa: E731
 
         def live(x: torch.Tensor) -> torch.Tensor:
             if actors_live and background_live:
@@ -338,12 +359,12 @@ class Trainer:
             mask = is_actor if actors_live else ~is_actor
             return torch.where(mask.view(-1, *([1] * (x.dim() - 1))), x, x.detach())
 
-        means = live(p["means"][sel])
-        quats = live(p["quats"][sel])
-        scales = torch.exp(live(p["scales"][sel]))
-        opacities = torch.sigmoid(live(p["opacities"][sel]))
+        means = live(pick(p["means"]))
+        quats = live(pick(p["quats"]))
+        scales = torch.exp(live(pick(p["scales"])))
+        opacities = torch.sigmoid(live(pick(p["opacities"])))
         sh = p["sh0"] if "shN" not in p else torch.cat([p["sh0"], p["shN"]], 1)
-        sh = live(sh[sel])
+        sh = live(pick(sh))
         rot = None
         if self.num_actors and bool(is_actor.any()):
             poses = torch.cat([self.box_poses[f], torch.eye(4, device=self.device)[None]])  # identity last
@@ -519,9 +540,9 @@ def fit(frames: FrameSet, init: InitialScene, config: FitConfig, train_index: np
         progress: Callable[[int, float, int], None] | None = None) -> FitResult:
     """Fit the initial scene to the training frames (see the module docstring).
 
-    rasterize: `diff_raster.rasterize` (any device) or `gsplat_fit.rasterize_gsplat` (CUDA; pass
-    supports_pixel_masks=False); progress(step, loss, num_gaussians) is called every
-    config.log_every steps and at the end.
+    rasterize, supports_pixel_masks: as `rasterizer_for` gives them (`tile_raster.rasterize` or
+    `diff_raster.rasterize` on CPU, `gsplat_fit.rasterize_gsplat` on CUDA); progress(step, loss,
+    num_gaussians) is called every config.log_every steps and at the end.
     """
     trainer = Trainer(frames, init, config, train_index, rasterize, device, supports_pixel_masks)
     resumed = 0

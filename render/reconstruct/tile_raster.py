@@ -1,20 +1,22 @@
 """The CPU training rasterizer: the project's numba tile rasterizer with its backward pass.
 
-Projection, colours and everything per Gaussian (O(N)) are torch (`diff_raster.project`,
-`sh_to_color`), so autograd differentiates them; the per-pixel compositing, the expensive part,
-is a `torch.autograd.Function` over numba kernels:
+Two `torch.autograd.Function`s over numba kernels, so that nothing per Gaussian or per pixel runs
+as a chain of torch operations (SH colours stay torch: `diff_raster.sh_to_color`):
 
-- forward: `render.cpu_rasterizer`'s own kernels (the same 16 x 16 tiles, depth sort, stable
-  binning and gsplat constants as the renderer), which also keep each pixel's final
-  transmittance and the index of the last Gaussian it drew.
-- backward (`_backward_tiles`), as gsplat's `rasterize_to_pixels` backward: each tile walks its
-  list back to front from its last drawn Gaussian; each pixel starts at its final transmittance
-  and recovers the earlier ones by T_before = T_after / (1 - alpha), skipping the Gaussians
-  after its own last one and those the forward skipped (sigma < 0, alpha < 1/255), and keeps
-  the sum of what lies behind (buffer) to form d/d alpha. Gradients reach means2d (pixels),
-  conics, colours, opacities and depths; none flows where alpha was clamped at 0.999 (gsplat).
-  Tiles run in parallel (prange); each writes the gradients of its list entries to their own
-  rows, which are then summed per Gaussian, so the result does not depend on thread timing.
+- projection: forward by `render.cpu_rasterizer._project` itself (EWA, gsplat's clamps, eps2d
+  0.3, opacity-aware radii), backward (`_project_backward`) as gsplat's fully_fused_projection
+  backward, to means, quats (through the normalisation) and scales.
+- compositing, forward by `render.cpu_rasterizer.composite_tiles` (the same 16 x 16 tiles,
+  depth sort, stable binning and gsplat constants as the renderer), which also keeps each
+  pixel's final transmittance and the index of the last Gaussian it drew; backward
+  (`_backward_tiles`) as gsplat's `rasterize_to_pixels` backward: each tile walks its list back
+  to front from its last drawn Gaussian; each pixel starts at its final transmittance and
+  recovers the earlier ones by T_before = T_after / (1 - alpha), skipping the Gaussians after its
+  own last one and those the forward skipped (sigma < 0, alpha < 1/255), and keeps the sum of
+  what lies behind (buffer) to form d/d alpha. Gradients reach means2d (pixels), conics,
+  colours, opacities and depths; none flows where alpha was clamped at 0.999 (gsplat). Tiles run
+  in parallel (prange); each writes the gradients of its list entries to their own rows, which
+  are then summed per Gaussian, so the result does not depend on thread timing.
 
 `rasterize` takes and returns what `diff_raster.rasterize` (and `gsplat.rasterization`) do:
 info["means2d"] (C, N, 2) is the projection's output, so after backward its .grad is the loss
