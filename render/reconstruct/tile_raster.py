@@ -78,6 +78,7 @@ def _backward_tiles(tile_order, offsets, ids, xy, conic, opacities, rgb, depth, 
         v_z = np.empty(n_pix, np.float32)
         v_t = np.empty(n_pix, np.float32)  # d loss / d alpha_k from T_final is v_t / (1 - alpha_k)
         last_k = np.empty(n_pix, np.int64)
+        row_last = np.full(tile_size, -1, np.int64)  # a row is skipped for Gaussians after all its pixels' last
         k_max = np.int64(-1)
         for p in range(n_pix):
             py = y0 + p // tw
@@ -90,6 +91,7 @@ def _backward_tiles(tile_order, offsets, ids, xy, conic, opacities, rgb, depth, 
             v_z[p] = v_acc[py, px, 3]
             v_t[p] = -v_trans[py, px] * t
             last_k[p] = last[py, px]
+            row_last[p // tw] = max(row_last[p // tw], last[py, px])
             k_max = max(k_max, last[py, px])
         for k in range(k_max, offsets[tile] - 1, -1):
             g = ids[k]
@@ -104,6 +106,8 @@ def _backward_tiles(tile_order, offsets, ids, xy, conic, opacities, rgb, depth, 
             s_mx = s_my = s_ca = s_cb = s_cc = np.float32(0.0)
             s_r = s_g = s_b = s_o = s_z = np.float32(0.0)
             for py in range(py0, py1):
+                if k > row_last[py - y0]:
+                    continue
                 dy = gy - (np.float32(py) + half)
                 half_dy2 = half * dy * dy
                 half_cc_dy2 = cc * half_dy2
