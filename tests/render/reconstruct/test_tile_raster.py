@@ -127,3 +127,10 @@ def test_densification_grows_from_the_screen_space_gradients() -> None:
     assert trainer.num_gaussians() == start.num_gaussians  # not yet: gsplat refines at step 4
     trainer.train_step()
     assert trainer.num_gaussians() > start.num_gaussians
+
+
+def test_fit_with_actors_and_densification_reduces_the_loss() -> None:
+    """The whole loop on this rasterizer: actor pass with pixel masks, SH degree 1, densification."""
+    from tests.render.reconstruct.test_reconstruct import _fit_off_colours
+
+    _fit_off_colours(tile_raster.rasterize, "cpu", pixel_masks=True)
