@@ -239,7 +239,7 @@ def composite_tiles(tile_order, offsets, ids, xy, conic, opacities, rgb, depth, 
         acc_g = np.zeros(n_pix, np.float32)
         acc_b = np.zeros(n_pix, np.float32)
         acc_z = np.zeros(n_pix, np.float32)
-        last = np.full(n_pix, -1, np.int64)
+        last = np.full(n_pix, -1, np.int32)  # int32: the lanes of the float32 loop below
         row_done = np.zeros(tile_size, np.float32)
         for p in range(n_pix):
             if not pixel_mask[y0 + p // tw, x0 + p % tw]:
@@ -250,6 +250,7 @@ def composite_tiles(tile_order, offsets, ids, xy, conic, opacities, rgb, depth, 
             if n_done == n_pix:
                 break
             g = ids[k]
+            k32 = np.int32(k)
             gx, gy = xy[g, 0], xy[g, 1]
             ca, cb, cc = conic[g, 0], conic[g, 1], conic[g, 2]
             op = opacities[g]
@@ -285,7 +286,7 @@ def composite_tiles(tile_order, offsets, ids, xy, conic, opacities, rgb, depth, 
                     acc_b[p] += cbl * w
                     acc_z[p] += cz * w
                     trans[p] = next_t if use else (-t if stop else t)
-                    last[p] = k if use else last[p]
+                    last[p] = k32 if use else last[p]
                     stopped += np.float32(1.0) if stop else np.float32(0.0)
                 row_done[py - y0] += stopped
                 n_done += stopped
@@ -358,7 +359,7 @@ def _rasterize(parts, viewmats_world_to_camera, Ks, width, height, background_rg
     everywhere = np.ones((height, width), np.bool_)
     acc = np.empty((height, width, 4), np.float32)
     trans = np.empty((height, width), np.float32)
-    last = np.empty((height, width), np.int64)
+    last = np.empty((height, width), np.int32)
     for c in range(num_cameras):
         k = Ks[c]
         for part, a, b in zip(parts, bounds[:-1], bounds[1:]):

@@ -68,17 +68,15 @@ def _backward_tiles(tile_order, offsets, ids, xy, conic, opacities, rgb, depth, 
         tw = x1 - x0
         n_pix = tw * (y1 - y0)
         trans = np.empty(n_pix, np.float32)
-        buf_r = np.zeros(n_pix, np.float32)
-        buf_g = np.zeros(n_pix, np.float32)
-        buf_b = np.zeros(n_pix, np.float32)
-        buf_z = np.zeros(n_pix, np.float32)
         v_r = np.empty(n_pix, np.float32)
         v_g = np.empty(n_pix, np.float32)
         v_b = np.empty(n_pix, np.float32)
         v_z = np.empty(n_pix, np.float32)
-        v_t = np.empty(n_pix, np.float32)  # d loss / d alpha_k from T_final is v_t / (1 - alpha_k)
-        last_k = np.empty(n_pix, np.int64)
-        row_last = np.full(tile_size, -1, np.int64)  # a row is skipped for Gaussians after all its pixels' last
+        # d loss / d alpha_k = (T_k (c_k . v_acc) + rest / (1 - alpha_k)); rest starts as the T_final
+        # term, -v_trans T_final, and takes off w (c . v_acc) of each Gaussian walked (what lies behind)
+        rest = np.empty(n_pix, np.float32)
+        last_k = np.empty(n_pix, np.int32)
+        row_last = np.full(tile_size, -1, np.int32)  # a row is skipped for Gaussians after all its pixels' last
         k_max = np.int64(-1)
         for p in range(n_pix):
             py = y0 + p // tw
@@ -89,12 +87,13 @@ def _backward_tiles(tile_order, offsets, ids, xy, conic, opacities, rgb, depth, 
             v_g[p] = v_acc[py, px, 1]
             v_b[p] = v_acc[py, px, 2]
             v_z[p] = v_acc[py, px, 3]
-            v_t[p] = -v_trans[py, px] * t
+            rest[p] = -v_trans[py, px] * t
             last_k[p] = last[py, px]
             row_last[p // tw] = max(row_last[p // tw], last[py, px])
             k_max = max(k_max, last[py, px])
         for k in range(k_max, offsets[tile] - 1, -1):
             g = ids[k]
+            k32 = np.int32(k)
             gx, gy = xy[g, 0], xy[g, 1]
             ca, cb, cc = conic[g, 0], conic[g, 1], conic[g, 2]
             op = opacities[g]
@@ -106,28 +105,28 @@ def _backward_tiles(tile_order, offsets, ids, xy, conic, opacities, rgb, depth, 
             s_mx = s_my = s_ca = s_cb = s_cc = np.float32(0.0)
             s_r = s_g = s_b = s_o = s_z = np.float32(0.0)
             for py in range(py0, py1):
-                if k > row_last[py - y0]:
+                if k32 > row_last[py - y0]:
                     continue
                 dy = gy - (np.float32(py) + half)
                 half_dy2 = half * dy * dy
                 half_cc_dy2 = cc * half_dy2
-                cb_dy = cb * dy
                 row = (py - y0) * tw - x0
+                # sums over the row of v_sigma, dx v_sigma, dx^2 v_sigma (dy is the row's)
+                r0 = r1 = r2 = np.float32(0.0)
                 # branch-free as the forward, so that it vectorizes; `m` selects gsplat's pixels
                 for p in range(np.uint64(row + px0), np.uint64(row + px1)):
                     dx = gx - (np.float32(p - row) + half)
-                    sigma = half * ca * dx * dx + half_cc_dy2 + cb_dy * dx
+                    sigma = half * ca * dx * dx + half_cc_dy2 + cb * dy * dx
                     vis = _exp_neg(sigma)
                     raw = op * vis
                     alpha = min(np.float32(MAX_ALPHA), raw)
-                    valid = (k <= last_k[p]) & (sigma >= np.float32(0.0)) & (alpha >= thr)
+                    valid = (k32 <= last_k[p]) & (sigma >= np.float32(0.0)) & (alpha >= thr)
                     m = one if valid else np.float32(0.0)
                     ra = one / (one - alpha)
                     t_before = trans[p] * ra
                     w = alpha * t_before * m
-                    v_alpha = ((cr * t_before - buf_r[p] * ra) * v_r[p] + (cgr * t_before - buf_g[p] * ra) * v_g[p]
-                               + (cbl * t_before - buf_b[p] * ra) * v_b[p] + (cz * t_before - buf_z[p] * ra) * v_z[p]
-                               + v_t[p] * ra) * m
+                    c_dot_v = cr * v_r[p] + cgr * v_g[p] + cbl * v_b[p] + cz * v_z[p]
+                    v_alpha = (c_dot_v * t_before + rest[p] * ra) * m
                     v_alpha = v_alpha if raw <= np.float32(MAX_ALPHA) else np.float32(0.0)
                     v_sigma = -raw * v_alpha
                     s_r += w * v_r[p]
@@ -135,16 +134,17 @@ def _backward_tiles(tile_order, offsets, ids, xy, conic, opacities, rgb, depth, 
                     s_b += w * v_b[p]
                     s_z += w * v_z[p]
                     s_o += vis * v_alpha
-                    s_ca += half * dx * dx * v_sigma
-                    s_cb += dx * dy * v_sigma
-                    s_cc += half_dy2 * v_sigma
-                    s_mx += v_sigma * (ca * dx + cb_dy)
-                    s_my += v_sigma * (cb * dx + cc * dy)
-                    buf_r[p] += cr * w
-                    buf_g[p] += cgr * w
-                    buf_b[p] += cbl * w
-                    buf_z[p] += cz * w
+                    r0 += v_sigma
+                    r1 += dx * v_sigma
+                    r2 += dx * dx * v_sigma
+                    rest[p] -= w * c_dot_v
                     trans[p] = t_before if valid else trans[p]
+                # sigma = a dx^2 / 2 + b dx dy + c dy^2 / 2, d sigma / d mean = (a dx + b dy, b dx + c dy)
+                s_ca += half * r2
+                s_cb += dy * r1
+                s_cc += half_dy2 * r0
+                s_mx += ca * r1 + cb * dy * r0
+                s_my += cb * r1 + cc * dy * r0
             out_entry[k, 0] = s_mx
             out_entry[k, 1] = s_my
             out_entry[k, 2] = s_ca
@@ -334,7 +334,7 @@ class _TileComposite(torch.autograd.Function):
             np.ascontiguousarray(pixel_mask.detach().cpu().numpy().astype(np.bool_))
         acc = np.empty((height, width, 4), np.float32)
         trans = np.empty((height, width), np.float32)
-        last = np.empty((height, width), np.int64)
+        last = np.empty((height, width), np.int32)
         tile_order = interleaved_tiles(tiles_x * tiles_y)
         with PARALLEL_LOCK:
             rect = tile_rects(xy, radius, TILE_SIZE, tiles_x, tiles_y)
