@@ -7,6 +7,13 @@ that a bad request gets its status code and an unexpected exception becomes INTE
 message while the server keeps serving; idle sessions are reclaimed by a background reaper;
 `stop(grace)` stops accepting calls, lets the ones in flight finish, then closes every session.
 
+Fair sharing: a call on a session busy with another call is ABORTED at once (no worker thread
+waits on a session); the calls in the server are bounded (`max_concurrent_rpcs`, then
+RESOURCE_EXHAUSTED); sessions are capped in all and per client (`client_identity`); a session
+whose client's TCP connection has closed is reclaimed after `orphan_timeout_s`; Reset and Step
+stop at the next checkpoint (engine step, each camera) once their deadline has passed or their
+client cancelled (`policies_api.call_guard`).
+
     catalog = ScenarioCatalog(dataroots=[("data/demo", "v1.0-mini")])
     with SimulatorServer(catalog, ServerConfig(port=50051)) as server:
         serve_until_signal(server)          # SIGTERM / SIGINT: graceful shutdown
@@ -29,8 +36,10 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from policies_api import convert
+from policies_api.call_guard import CallGuard, ServerStats
 from policies_api.catalog import ScenarioCatalog, entry_to_proto
-from policies_api.errors import FailedPrecondition, InvalidArgument, NotFound, ServiceError
+from policies_api.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound, ServiceError
+from policies_api.peers import peer_connected
 from policies_api.renderer_factory import RendererFactory
 from policies_api.session import Session, serialize_reply, summary_to_proto
 from policies_api.session_options import options_from_request
@@ -57,22 +66,28 @@ class ServerConfig:
     - host, port: TCP address (loopback by default); port 0 picks a free port; None: no TCP.
     - unix_socket: also (or only) listen on this Unix-domain socket path.
     - max_sessions: most concurrent sessions; more get RESOURCE_EXHAUSTED.
+    - max_sessions_per_client: most sessions of one client identity (`client_identity`).
     - idle_timeout_s: a session with no call for this long is closed (a vanished client).
+    - orphan_timeout_s: a session idle this long whose client's TCP connection has closed is
+      closed (sooner than idle_timeout_s; Unix-socket clients only have the idle timeout).
     - max_message_bytes: largest message sent or received (6 raw 1600x900 images are ~26 MB).
     - max_workers: handler threads (calls on one session are serialised anyway).
+    - max_concurrent_rpcs: calls in the server at once (running or queued for a thread); more
+      get RESOURCE_EXHAUSTED at once.
     - grace_s: on stop, how long calls in flight may take to finish.
-    - busy_timeout_s: a call on a session busy with another call waits this long, then ABORTED.
     """
 
     host: str = "127.0.0.1"
     port: int | None = 50051
     unix_socket: str | None = None
     max_sessions: int = 16
+    max_sessions_per_client: int = 8
     idle_timeout_s: float = 300.0
+    orphan_timeout_s: float = 10.0
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     max_workers: int = 16
+    max_concurrent_rpcs: int = 256
     grace_s: float = 5.0
-    busy_timeout_s: float = 10.0
 
 
 def channel_options(max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> list[tuple[str, int]]:
@@ -126,6 +141,13 @@ def rpc_handler(method):
     return wrapper
 
 
+def client_identity(context) -> str:
+    """Who is calling, for the per-client session quota: for now the peer address (`ipv4:HOST:PORT`,
+    i.e. one client connection; every Unix-socket client is the same `unix:`). The one place to
+    switch to an authenticated identity (a token's)."""
+    return context.peer()
+
+
 @functools.lru_cache(maxsize=1)
 def _package_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
@@ -145,6 +167,22 @@ class SimulatorService(spb_grpc.SimulatorServicer):
         self.registry = registry
         self.config = config
         self.renderer_factory = renderer_factory
+        self.stats = ServerStats()
+
+    def _acquire(self, session_id: str, context, method: str):
+        """The session locked for this call, and the call's guard (checked once the lock is held)."""
+        try:
+            session = self.registry.acquire(session_id, client_identity(context), context.peer())
+        except Aborted:
+            self.stats.add(aborted_busy=1)
+            raise
+        guard = CallGuard(context, self.stats, method)
+        try:
+            guard.check("it started")
+        except BaseException:
+            self.registry.done_with(session)
+            raise
+        return session, guard
 
     @rpc_handler
     def GetInfo(self, request, context):
@@ -166,7 +204,7 @@ class SimulatorService(spb_grpc.SimulatorServicer):
     def CreateSession(self, request, context):
         if not request.scenario:
             raise InvalidArgument("CreateSessionRequest.scenario is empty; name a scenario from ListScenarios")
-        session_id = self.registry.reserve()
+        session_id = self.registry.reserve(client_identity(context), context.peer())
         try:
             scenario = self.catalog.scenario(request.scenario)
             options = options_from_request(request, scenario, self.config.max_message_bytes,
@@ -188,19 +226,19 @@ class SimulatorService(spb_grpc.SimulatorServicer):
 
     @rpc_handler
     def Reset(self, request, context):
-        session = self.registry.acquire(request.session_id)
+        session, guard = self._acquire(request.session_id, context, "Reset")
         try:
-            return session.reset()
+            return session.reset(guard)
         finally:
             self.registry.done_with(session)
 
     @rpc_handler
     def Step(self, request, context):
-        session = self.registry.acquire(request.session_id)
+        session, guard = self._acquire(request.session_id, context, "Step")
         try:
             action = convert.get_action(request)
             index = int(request.observation_step_index) if request.HasField("observation_step_index") else None
-            return session.step(action, index)
+            return session.step(action, index, guard)
         finally:
             self.registry.done_with(session)
 
@@ -230,12 +268,16 @@ class SimulatorServer:
                         config.host)
         self.catalog = catalog
         self.config = config
-        self.registry = SessionRegistry(config.max_sessions, config.idle_timeout_s, config.busy_timeout_s)
+        self.registry = SessionRegistry(config.max_sessions, config.idle_timeout_s, config.max_sessions_per_client,
+                                        config.orphan_timeout_s, self._peer_connected)
         self.service = SimulatorService(catalog, self.registry, config, renderer_factory)
         self.health = health.HealthServicer()
         self._server: grpc.Server | None = None
         self.port: int | None = None
         self._stopped = threading.Event()
+
+    def _peer_connected(self, peer: str) -> bool | None:
+        return None if self.port is None else peer_connected(peer, {self.port})
 
     @property
     def tcp_target(self) -> str | None:
@@ -255,7 +297,8 @@ class SimulatorServer:
     def start(self) -> "SimulatorServer":
         cfg = self.config
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=cfg.max_workers, thread_name_prefix="splatsim-rpc"),
-                             options=channel_options(cfg.max_message_bytes) + [("grpc.so_reuseport", 0)])
+                             options=channel_options(cfg.max_message_bytes) + [("grpc.so_reuseport", 0)],
+                             maximum_concurrent_rpcs=cfg.max_concurrent_rpcs)
         _add_simulator_service(self.service, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection((SIMULATOR_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server)

@@ -222,17 +222,18 @@ def test_too_many_sessions_is_resource_exhausted(scenarios):
 
 
 class _ExplodingRenderer(FlatRenderer):
-    def render(self, scenario, state):
+    def render(self, scenario, state, before_camera=None):
         if state.step_index == 2:
             raise RuntimeError("GPU on fire")
-        return super().render(scenario, state)
+        return super().render(scenario, state, before_camera)
 
 
 class _SlowRenderer(FlatRenderer):
-    def render(self, scenario, state):
+    def render(self, scenario, state, before_camera=None):
+        images = super().render(scenario, state, before_camera)
         if state.step_index == 1:
-            time.sleep(0.6)
-        return super().render(scenario, state)
+            time.sleep(0.6)  # the camera's work, started in time, ends after the deadline
+        return images
 
 
 def test_unexpected_errors_become_internal_and_lost_replies_can_be_retried(scenarios):
