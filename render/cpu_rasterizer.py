@@ -41,7 +41,8 @@ from render.gaussians import ActivatedGaussians
 # than the workqueue layer (measured 110-146 ms against 35-40 ms, load average 3-4). The
 # workqueue layer must not be entered by two threads at once (a gRPC server renders from a
 # thread pool), so every parallel kernel of `render` runs under PARALLEL_LOCK. A layer named
-# in NUMBA_THREADING_LAYER is left alone.
+# in NUMBA_THREADING_LAYER is left alone. The kernels release the GIL (nogil), so a server's
+# other calls (another client's GetInfo or Step) run while one session renders.
 if "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = "workqueue"
 PARALLEL_LOCK = threading.RLock()
@@ -81,7 +82,7 @@ def _sh_color(sh, i, degree, dx, dy, dz, out, o):
         out[o, c] = max(v + 0.5, 0.0)
 
 
-@njit(parallel=True, fastmath=True, cache=True)
+@njit(parallel=True, fastmath=True, cache=True, nogil=True)
 def _project(means, covariances, opacities, sh, sh_degree, viewmat, fx, fy, cx, cy, width, height,
              eps2d, near_plane, far_plane, tile_size, tiles_x, tiles_y,
              out_xy, out_conic, out_depth, out_rgb, out_radius, out_tile_rect):
@@ -149,7 +150,7 @@ def _project(means, covariances, opacities, sh, sh_degree, viewmat, fx, fy, cx, 
         _sh_color(sh, i, sh_degree, mx - px, my - py, mz - pz, out_rgb, i)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _bin_tiles(order, tile_rect, tiles_x, num_tiles):
     """Stable counting sort of (tile, Gaussian) pairs: CSR offsets (num_tiles + 1,) and ids.
 
@@ -196,7 +197,7 @@ def _exp_neg(sigma):
     return p * p
 
 
-@njit(parallel=True, fastmath=True, cache=True)
+@njit(parallel=True, fastmath=True, cache=True, nogil=True)
 def _composite_tiles(tile_order, offsets, ids, xy, conic, opacities, rgb, depth, radius, width, height, tiles_x,
                      tile_size, background, out_rgb, out_depth, out_alpha):
     """Front-to-back compositing, one tile per task; `tile_order` interleaves costly and cheap
