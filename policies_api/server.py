@@ -114,8 +114,8 @@ def _status_of(err: BaseException) -> tuple[grpc.StatusCode, str]:
 
 
 def rpc_handler(method):
-    """Wrap a servicer method: contract-version and deadline checks, version metadata, and
-    every exception turned into a status with a message (never a crash)."""
+    """Wrap a servicer method: contract-version and deadline checks, the version in the trailing
+    metadata, and every exception turned into a status with a message (never a crash)."""
 
     @functools.wraps(method)
     def wrapper(self, request, context):
@@ -129,7 +129,9 @@ def rpc_handler(method):
             if remaining is not None and remaining <= 0:
                 raise ServiceError(f"the deadline of {method.__name__} passed before the server started it; nothing "
                                    "was changed", code="DEADLINE_EXCEEDED")
-            context.send_initial_metadata(_VERSION_METADATA)
+            # In the trailing metadata, which goes with the reply's status: initial metadata sent
+            # apart costs the round trip an extra batch (~0.1-0.2 ms of a ~1 ms no-image Step).
+            context.set_trailing_metadata(_VERSION_METADATA)
             return method(self, request, context)
         except Exception as err:  # noqa: BLE001 - the boundary: every failure becomes a status
             code, message = _status_of(err)
@@ -186,6 +188,7 @@ class SimulatorService(spb_grpc.SimulatorServicer):
 
     @rpc_handler
     def GetInfo(self, request, context):
+        context.send_initial_metadata(_VERSION_METADATA)  # also up front, where clients checking versions look
         return spb.ServerInfo(
             contract_version=CONTRACT_VERSION, server_version=_package_version(),
             max_sessions=self.registry.max_sessions, active_sessions=len(self.registry),
