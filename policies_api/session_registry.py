@@ -64,10 +64,6 @@ class SessionRegistry:
         with self._lock:
             return list(self._sessions)
 
-    def sessions_of(self, client: str) -> int:
-        with self._lock:
-            return sum(owner == client for owner, _ in self._owner.values())
-
     def reserve(self, client: str = "", peer: str = "") -> str:
         """A new session id for `client`, or ResourceExhausted naming the quota that is full (the
         slot is held until add/release)."""
