@@ -41,7 +41,8 @@ from render.gaussians import ActivatedGaussians
 # than the workqueue layer (measured 110-146 ms against 35-40 ms, load average 3-4). The
 # workqueue layer must not be entered by two threads at once (a gRPC server renders from a
 # thread pool), so every parallel kernel of `render` runs under PARALLEL_LOCK. A layer named
-# in NUMBA_THREADING_LAYER is left alone.
+# in NUMBA_THREADING_LAYER is left alone. The kernels release the GIL (nogil), so a server's
+# other calls (another client's GetInfo or Step) run while one session renders.
 if "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = "workqueue"
 PARALLEL_LOCK = threading.RLock()
@@ -90,7 +91,7 @@ def _tile_rect(u, v, rad_x, rad_y, tile_size, tiles_x, tiles_y, out, i):
     out[i, 3] = min(tiles_y, int(np.floor((v + rad_y - 0.5) / tile_size)) + 1)
 
 
-@njit(parallel=True, fastmath=True, cache=True)
+@njit(parallel=True, fastmath=True, cache=True, nogil=True)
 def tile_rects(xy, radius, tile_size, tiles_x, tiles_y):
     """(N, 4) int32 tile rectangles of projected Gaussians (xy (N, 2) pixels, radius (N, 2) int,
     0 where culled: an empty rectangle)."""
@@ -102,7 +103,7 @@ def tile_rects(xy, radius, tile_size, tiles_x, tiles_y):
     return out
 
 
-@njit(parallel=True, fastmath=True, cache=True)
+@njit(parallel=True, fastmath=True, cache=True, nogil=True)
 def _project(means, covariances, opacities, sh, sh_degree, viewmat, fx, fy, cx, cy, width, height,
              eps2d, near_plane, far_plane, tile_size, tiles_x, tiles_y,
              out_xy, out_conic, out_depth, out_rgb, out_radius, out_tile_rect):
@@ -166,7 +167,7 @@ def _project(means, covariances, opacities, sh, sh_degree, viewmat, fx, fy, cx, 
         _sh_color(sh, i, sh_degree, mx - px, my - py, mz - pz, out_rgb, i)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def bin_tiles(order, tile_rect, tiles_x, num_tiles):
     """Stable counting sort of (tile, Gaussian) pairs: CSR offsets (num_tiles + 1,) and ids.
 
@@ -213,7 +214,7 @@ def _exp_neg(sigma):
     return p * p
 
 
-@njit(parallel=True, fastmath=True, cache=True)
+@njit(parallel=True, fastmath=True, cache=True, nogil=True)
 def composite_tiles(tile_order, offsets, ids, xy, conic, opacities, rgb, depth, radius, width, height, tiles_x,
                     tile_size, pixel_mask, out_acc, out_trans, out_last):
     """Front-to-back compositing, one tile per task; `tile_order` interleaves costly and cheap
@@ -301,7 +302,7 @@ def composite_tiles(tile_order, offsets, ids, xy, conic, opacities, rgb, depth, 
             out_acc[py, px, 3] = acc_z[p]
 
 
-@njit(parallel=True, fastmath=True, cache=True)
+@njit(parallel=True, fastmath=True, cache=True, nogil=True)
 def _finish(acc, trans, background, out_rgb, out_depth, out_alpha):
     """rgb = acc + T background, alpha = 1 - T, expected depth = acc_z / max(alpha, 1e-10)."""
     for py in prange(acc.shape[0]):
