@@ -439,7 +439,7 @@ def correlate(refs: Sequence[ScenarioRef], policies: Sequence[str], settings: Sc
                           f"{beside_replan_every_steps}")
     if bootstrap_resamples < 1:
         raise ConfigError(f"correlate: bootstrap resamples must be >= 1, got {bootstrap_resamples}")
-    check_policy_names(policies)
+    check_policy_names(policies, settings.egodriver_config)
     beside = beside_replan_every_steps if beside_replan_every_steps not in (None, 0, replan_every_steps) else None
     t0 = time.perf_counter()
     reactive = settings.traffic is Traffic.REACTIVE

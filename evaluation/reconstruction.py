@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from render.reconstruct import CPU_RASTERIZERS
 from sim.errors import ConfigError, DatasetError
 
 CPU_DEFAULT_STEPS = 2_000
@@ -68,7 +69,7 @@ def resolve_device(device: str) -> str:
         raise ConfigError(f"--device {device!r}: choose auto, cpu or cuda")
     reason = cuda_unavailable_reason()
     if device == "cuda" and reason is not None:
-        raise ConfigError(f"--device cuda: {reason}. Use --device cpu (the pure-torch rasterizer, small resolutions) "
+        raise ConfigError(f"--device cuda: {reason}. Use --device cpu (the numba tile rasterizer) "
                           "or run on a machine with CUDA")
     if device == "auto":
         return "cuda" if reason is None else "cpu"
@@ -88,7 +89,8 @@ class ReconstructConfig:
       N-th time held out, all cameras (0: none); sh_degree: final SH degree 0..3; init: "auto"
       (lidar where sweep files exist, else stereo where a rectified pair exists, else the map) |
       "lidar" | "stereo" | "map"; init_points: initial background
-      points; max_gaussians: the densification cap; seed; threads: torch CPU threads.
+      points; max_gaussians: the densification cap; seed; threads: torch CPU threads;
+      rasterizer: the CPU path's, "tile" (numba) or "torch" (the dense reference, small images).
     """
 
     dataroot: Path
@@ -110,11 +112,14 @@ class ReconstructConfig:
     report: Path | None = None
     seed: int = 0
     threads: int = 1
+    rasterizer: str = "tile"
 
     def resolved(self) -> ReconstructConfig:
         """The device resolved ("cpu" | "cuda"), every default filled in, every value checked."""
         dev = resolve_device(self.device)
         cuda = dev == "cuda"
+        if self.rasterizer not in CPU_RASTERIZERS:
+            raise ConfigError(f"--rasterizer {self.rasterizer!r}: choose tile or torch")
         if self.init not in INIT_SOURCES:
             raise ConfigError(f"--init {self.init!r}: choose auto, lidar, stereo or map")
         steps = self.steps if self.steps is not None else (CUDA_DEFAULT_STEPS if cuda else CPU_DEFAULT_STEPS)
@@ -168,7 +173,7 @@ def reconstruct(config: ReconstructConfig, progress: Progress | None = None,
 
     from render.reconstruct.data import frames_from_nuscenes, holdout_split, lidar_points
     from render.reconstruct.export import save_reconstruction
-    from render.reconstruct.fit import fit, schedule_for_steps
+    from render.reconstruct.fit import fit, rasterizer_for, schedule_for_steps
     from render.reconstruct.init import InitConfig, initial_scene
     from render.reconstruct.report import write_report
     from render.reconstruct.stereo import StereoConfig, stereo_points
@@ -227,12 +232,7 @@ def reconstruct(config: ReconstructConfig, progress: Progress | None = None,
     log(f"{frames.num_frames} images ({len(train)} fitted, {len(test)} held out) at {width}x{height}, "
         f"{frames.actors.num_actors} actors, {initial.background.num_gaussians} initial background Gaussians "
         f"from the {initial.source}, device {c.device}")
-    if c.device == "cuda":
-        from render.reconstruct.gsplat_fit import rasterize_gsplat as rasterize
-        backend, pixel_masks = "gsplat", False
-    else:
-        from render.reconstruct.diff_raster import rasterize
-        backend, pixel_masks = "cpu", True
+    rasterize, backend, pixel_masks = rasterizer_for(c.device, c.rasterizer)
     checkpoint = c.out.with_name(c.out.stem + ".ckpt.pt")
     result = fit(frames, initial, schedule, train, test, rasterize, device=c.device, supports_pixel_masks=pixel_masks,
                  checkpoint_path=checkpoint, progress=progress)

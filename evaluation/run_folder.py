@@ -27,7 +27,8 @@ from sim.types.scenario import Scenario
 class RunConfig:
     """What to run and write: the policy (a name for `policies_api.resolve`), reactive actors,
     at most `steps` steps from `start_step`, the bird's-eye video, camera videos (with a
-    renderer) and the provenance stored in metrics.json (dataroot, version, scenario_file...)."""
+    renderer), the provenance stored in metrics.json (dataroot, version, scenario_file...) and the
+    --egodriver-config file of an egodriver:// policy (None: the defaults)."""
 
     policy: str = "expert"
     reactive: bool = False
@@ -36,6 +37,7 @@ class RunConfig:
     video: bool = True
     camera_videos: bool = False
     provenance: dict = field(default_factory=dict)
+    egodriver_config: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ def run_one(scenario: Scenario, config: RunConfig, out: Path, renderer: Renderer
 
     context = prepare(scenario, EngineConfig(reactive=config.reactive, start_step=config.start_step,
                                              max_steps=config.steps))
-    policy = resolve_policy(config.policy)
+    policy = resolve_policy(config.policy, egodriver_config=config.egodriver_config)
     writer = RigVideoWriter(out) if renderer is not None and config.camera_videos else None
     on_step = (lambda state, obs: writer.add(obs.images)) if writer is not None else None
     try:

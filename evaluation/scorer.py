@@ -4,8 +4,9 @@ For each frame of the scenario (`sim.scoring.stage_two.select_frames`):
 
 1. stage one: the observation at the logged pose (frame k and k - 0.5 s) is rendered by the
    Gaussian renderer, the policy plans, `score_proposal` scores the plan at the logged ego;
-2. stage two: the N start states around the log 4 s later (`stage_two_starts`) are rendered with
-   the actors where the log has them then, the policy plans from each, and each plan is scored
+2. stage two: the N start states 4 s later (`stage_two_starts`: by default the 3.5 s / 4 s states of
+   a fixed family of rollouts from the frame) are rendered with the actors where the log has
+   them then, the policy plans from each, and each plan is scored
    with `score_proposal(..., ego_state=start)` after the history that led to the start (HC);
 3. the stage-two scores are weighted by the distance of each start to the end of the stage-one
    plan and combined (`sim.scoring.pseudo_sim`).
@@ -202,7 +203,7 @@ class ScenarioScorer:
             # stage two: each start at 3.5 s, then at 4 s
             s2 = {"now": [], "prev": []}
             start_rows = st.to_dicts()
-            for i in range(len(st.offsets)):
+            for i in range(len(st)):
                 pair = {}
                 for tag, group in (("prev", st.prev), ("now", st.now)):
                     ego = group.ego(i)
@@ -229,7 +230,7 @@ class ScenarioScorer:
             frames.append(frame)
             details.append({"t_s": round(k * 0.1, 2), "stage_one": {t: _result_dict(r) for t, r in s1.items()},
                             "stage_one_thumbnail": s1_thumb, "starts": start_rows,
-                            "starts_dropped_off_road": st.dropped})
+                            "starts_dropped_off_road": st.dropped, "starts_merged": st.merged})
             warnings += vanished_warnings([frame], f"policy {name}, scene {self.scenario.name}", ps)
         timings = {"wall_s": round(time.perf_counter() - t_start, 3), "plan_s": round(t_plan, 3),
                    "score_s": round(t_score, 3), "render_s": round(self.render_s - render_before, 3)}

@@ -94,7 +94,7 @@ def score_scenarios(refs: Sequence[ScenarioRef], policies: Sequence[str], settin
     report when `out` is given."""
     if not policies:
         raise ConfigError("name at least one --policy")
-    check_policy_names(policies)
+    check_policy_names(policies, settings.egodriver_config)
     t0 = time.perf_counter()
     tasks = [ScenarioTask(ref, tuple(policies), settings) for ref in refs]
     results = run_tasks(tasks, workers, ray_address, progress, "pseudo-sim", renderer_factory)

@@ -36,6 +36,7 @@ class ScoreSettings:
     - seed: seed of the degraded policies.
     - traffic: what the actors of every scored rollout do, in both stages: reactive IDM vehicles
       (NAVSIM v2's two-stage default) or the log replayed.
+    - egodriver_config: the --egodriver-config file of egodriver:// policies (None: the defaults).
     """
 
     render: RenderSettings = RenderSettings()
@@ -47,6 +48,7 @@ class ScoreSettings:
     thumbnails: str = "first"
     seed: int = 0
     traffic: Traffic = Traffic.REACTIVE
+    egodriver_config: str | None = None
 
     def to_dict(self) -> dict:
         out = {}

@@ -86,7 +86,7 @@ def run_scenario_task(task: ScenarioTask, renderer_factory: Callable[[Scenario],
     scores: dict[str, PolicyScenarioScore] = {}
     closed: dict[int, dict[str, ClosedLoopScores]] = {}
     for name in task.policies:
-        policy = resolve_policy(name, task.settings.seed)
+        policy = resolve_policy(name, task.settings.seed, task.settings.egodriver_config)
         try:
             scores[name] = scorer.score_policy(policy, name)
         finally:
@@ -110,7 +110,7 @@ def closed_loop_scores(scenario: Scenario, policy_name: str, settings: ScoreSett
     """The policy in the closed loop from the log's start over the span its frames cover
     (`closed_loop_span`), scored with `episode_scores`. Remote policies see rendered cameras;
     the privileged built-ins need none."""
-    from policies_api.remote_policy import is_remote_policy_name
+    from policies_api.resolve import sees_images
     from sim.engine import EngineConfig, run_episode
     from sim.policies.registry import is_degraded_policy_name
     from sim.scoring.epdms import ScoringData
@@ -118,8 +118,8 @@ def closed_loop_scores(scenario: Scenario, policy_name: str, settings: ScoreSett
 
     steps = closed_loop_span(scorer.frames, settings, scenario.num_steps)
     context = prepare(scenario, EngineConfig(reactive=reactive, max_steps=steps, replan_every_steps=replan_every_steps))
-    policy = resolve_policy(policy_name, settings.seed)
-    renderer = scorer.renderer if is_remote_policy_name(policy_name) else None
+    policy = resolve_policy(policy_name, settings.seed, settings.egodriver_config)
+    renderer = scorer.renderer if sees_images(policy_name) else None
     t0 = time.perf_counter()
     try:
         episode = run_episode(context, policy, renderer)

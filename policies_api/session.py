@@ -6,7 +6,8 @@ recording, held plans, the end rules), so an episode driven step by step over th
 the same Episode and the same `episode_metrics` as the in-process loop with the same policy.
 Sessions build the Simulator service's protobuf replies (`StepResult`, `EpisodeSummary`) but do
 not import grpc: problems are `policies_api.errors.ServiceError`s, which the server's handlers
-turn into statuses.
+turn into statuses. A call's `CallGuard` (optional) is checked before the engine step and
+before each camera, so a call past its deadline or cancelled stops there.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from policies_api import convert
+from policies_api.call_guard import CallGuard
 from policies_api.errors import FailedPrecondition, ServiceError
 from policies_api.session_options import SessionOptions
 from proto.splatsim.v1 import messages_pb2 as pb
@@ -106,7 +108,7 @@ class Session:
     def end_reason(self) -> EndReason:
         return self.recorder.end_reason
 
-    def reset(self) -> StepReply:
+    def reset(self, guard: CallGuard | None = None) -> StepReply:
         """Start the episode from the scenario's log; the StepReply of the first state."""
         t0 = time.perf_counter()
         self._reset_state()
@@ -115,16 +117,21 @@ class Session:
             self.wall_end_s = time.perf_counter()
         self._started = True
         engine_us = (time.perf_counter() - t0) * 1e6
-        return self._result(np.zeros_like(self.recorder.hit_before), None, engine_us)
+        return self._result(np.zeros_like(self.recorder.hit_before), None, engine_us, guard)
 
-    def step(self, action: Action | None, observation_step_index: int | None = None) -> StepReply:
-        """Apply `action` (None: keep tracking the held plan) for one step; the next StepReply."""
+    def step(self, action: Action | None, observation_step_index: int | None = None,
+             guard: CallGuard | None = None) -> StepReply:
+        """Apply `action` (None: keep tracking the held plan) for one step; the next StepReply.
+
+        With a guard, a call past its deadline stops before the engine step (nothing changed)
+        or before a camera (the step was applied: a retry with the same observation_step_index
+        returns its reply)."""
         if not self._started:
             raise FailedPrecondition(f"session {self.id} has no episode yet; call Reset before Step")
         if observation_step_index is not None and observation_step_index != self.state.step_index:
             if observation_step_index == self.last_answered_index and self._pending is not None:
                 if self.last_result is None:  # the step was applied but its reply failed: build it again
-                    self.last_result = self._result(*self._pending, 0.0)
+                    self.last_result = self._result(*self._pending, 0.0, guard)
                 return self.last_result  # a retry of the last Step whose reply was lost: same answer
             raise FailedPrecondition(f"the action answers step {observation_step_index} but session {self.id} is at "
                                      f"step {self.state.step_index}; act on the latest observation")
@@ -136,24 +143,38 @@ class Session:
             self.policy_s += t0 - self._reply_sent_s
         rec = self.recorder
         prev_hit, old_checks, index = rec.hit_before.copy(), rec.checks, rec.state.step_index
+        if guard is not None:
+            guard.check("the engine step (nothing was changed)")
         rec.advance(action)  # ActionError (nothing changed) when there is no action and no plan to hold
+        if guard is not None:
+            guard.done()
         self.last_answered_index = index
         if rec.done:
             self.wall_end_s = time.perf_counter()
         engine_us = (time.perf_counter() - t0) * 1e6
         self.last_result, self._pending = None, (prev_hit, old_checks)
-        self.last_result = self._result(prev_hit, old_checks, engine_us)
+        self.last_result = self._result(prev_hit, old_checks, engine_us, guard)
         return self.last_result
 
     # ---- replies --------------------------------------------------------------------------------
 
-    def _result(self, prev_hit: np.ndarray, prev_checks: StepChecks | None, engine_us: float) -> StepReply:
+    def _result(self, prev_hit: np.ndarray, prev_checks: StepChecks | None, engine_us: float,
+                guard: CallGuard | None = None) -> StepReply:
         opts, ctx, state, checks = self.options, self.context, self.state, self.checks
         t0 = time.perf_counter()
         obs = self.recorder.observe(None)
         images = None
         if self.renderer is not None and opts.camera_names:
-            images = self.renderer.render(ctx.scenario, state)
+            before_camera = None
+            if guard is not None:
+                def before_camera(i: int) -> None:
+                    if i > 0:
+                        guard.done()  # camera i - 1 was rendered
+                    guard.check(f"rendering camera {opts.camera_names[i]} of step {state.step_index} (the state "
+                                "is kept: a retry with the same observation_step_index returns its observation)")
+            images = self.renderer.render(ctx.scenario, state, before_camera)
+            if guard is not None:
+                guard.done()
             if images.rgb.shape[0] != len(opts.camera_names) or images.rgb.shape[1:3] != (opts.height, opts.width):
                 raise ServiceError(f"the renderer returned images {images.rgb.shape}, expected "
                                    f"({len(opts.camera_names)}, {opts.height}, {opts.width}, 3)")

@@ -1,4 +1,5 @@
-"""The open sessions of a server: bounded in number, looked up by id, reclaimed when idle."""
+"""The open sessions of a server: bounded in number (in all and per client), looked up by id,
+reclaimed when idle or when their client's connection is gone."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import logging
 import threading
 import time
 import uuid
+from typing import Callable
 
 from policies_api.errors import Aborted, NotFound, ResourceExhausted
 from policies_api.session import Session
@@ -13,25 +15,46 @@ from sim.errors import ConfigError
 
 log = logging.getLogger("splatsim.server")
 
+PeerConnected = Callable[[str], "bool | None"]
+"""peer_connected(peer) -> True / False when the connection of a gRPC peer (`context.peer()`) is
+known to be open / closed, None when that cannot be told (Unix sockets)."""
+
 
 class SessionRegistry:
     """Open sessions: bounded in number, looked up by id, reclaimed when idle.
 
-    A background reaper closes sessions with no call for `idle_timeout_s` (a client that
-    vanished); sessions in the middle of a call are never reaped.
+    - max_sessions: sessions in all; max_sessions_per_client: sessions one client identity may
+      hold (the identity is the server's `client_identity` of the call).
+    - idle_timeout_s: a session with no call for this long is closed (a client that vanished
+      without its connection being seen to close).
+    - orphan_timeout_s: a session idle this long whose last caller's connection has closed
+      (`peer_connected` says False) is closed sooner than idle_timeout_s.
+
+    A session belongs to the client (and connection) that called it last, so a client that
+    reconnects keeps its sessions. A background reaper applies both timeouts; sessions in a call are never reaped.
+    Calls on one session are never queued: a second call while one runs is ABORTED at once.
     """
 
-    def __init__(self, max_sessions: int = 16, idle_timeout_s: float = 300.0, busy_timeout_s: float = 10.0):
-        if max_sessions < 1 or idle_timeout_s <= 0:
-            raise ConfigError("max_sessions must be >= 1 and the idle timeout > 0 seconds")
+    def __init__(self, max_sessions: int = 16, idle_timeout_s: float = 300.0,
+                 max_sessions_per_client: int | None = None, orphan_timeout_s: float = 10.0,
+                 peer_connected: PeerConnected | None = None):
+        if max_sessions < 1 or idle_timeout_s <= 0 or orphan_timeout_s <= 0:
+            raise ConfigError("max_sessions must be >= 1 and the idle and orphan timeouts > 0 seconds")
+        per_client = max_sessions if max_sessions_per_client is None else max_sessions_per_client
+        if per_client < 1:
+            raise ConfigError("max_sessions_per_client must be >= 1")
         self.max_sessions = max_sessions
+        self.max_sessions_per_client = min(per_client, max_sessions)
         self.idle_timeout_s = idle_timeout_s
-        self.busy_timeout_s = busy_timeout_s
-        self._sessions: dict[str, Session] = {}
+        self.orphan_timeout_s = min(orphan_timeout_s, idle_timeout_s)
+        self.peer_connected = peer_connected
+        self._sessions: dict[str, Session | None] = {}
+        self._owner: dict[str, tuple[str, str]] = {}  # session id -> (client identity, peer) of its last call
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._reaper: threading.Thread | None = None
         self.reclaimed = 0
+        self.reclaimed_orphans = 0
 
     def __len__(self) -> int:
         with self._lock:
@@ -41,15 +64,22 @@ class SessionRegistry:
         with self._lock:
             return list(self._sessions)
 
-    def reserve(self) -> str:
-        """A new session id, or ResourceExhausted when full (the slot is held until add/release)."""
+    def reserve(self, client: str = "", peer: str = "") -> str:
+        """A new session id for `client`, or ResourceExhausted naming the quota that is full (the
+        slot is held until add/release)."""
         with self._lock:
             if len(self._sessions) >= self.max_sessions:
                 raise ResourceExhausted(f"the server already hosts {self.max_sessions} sessions (its --max-sessions); "
                                         "close a session (CloseSession) or wait for idle ones to be reclaimed after "
                                         f"{self.idle_timeout_s:g} s")
+            held = sum(owner == client for owner, _ in self._owner.values())
+            if held >= self.max_sessions_per_client:
+                raise ResourceExhausted(f"this client ({client}) already holds {held} sessions, the per-client quota "
+                                        f"(the server's --max-sessions-per-client {self.max_sessions_per_client}); "
+                                        "close one of yours (CloseSession) before creating another")
             sid = uuid.uuid4().hex
-            self._sessions[sid] = None  # type: ignore[assignment]  # reserved
+            self._sessions[sid] = None  # reserved
+            self._owner[sid] = (client, peer)
             return sid
 
     def add(self, session: Session) -> None:
@@ -59,19 +89,25 @@ class SessionRegistry:
     def release(self, session_id: str) -> None:
         with self._lock:
             self._sessions.pop(session_id, None)
+            self._owner.pop(session_id, None)
 
-    def acquire(self, session_id: str) -> Session:
-        """The session, locked for one call (NotFound / Aborted when busy too long)."""
+    def acquire(self, session_id: str, client: str = "", peer: str = "") -> Session:
+        """The session, locked for one call by `client` over `peer`: NotFound when unknown, Aborted at once
+        when another call holds it (no thread waits for a busy session)."""
         with self._lock:
             session = self._sessions.get(session_id)
         if session is None:
             raise NotFound(f"unknown session {session_id!r}: it was closed, reclaimed after {self.idle_timeout_s:g} s "
                            "idle, or never created; call CreateSession")
-        if not session.lock.acquire(timeout=self.busy_timeout_s):
-            raise Aborted(f"session {session_id} is busy with another call; send one call at a time per session")
+        if not session.lock.acquire(blocking=False):
+            raise Aborted(f"session {session_id} is busy with another call; a session answers one call at a time, "
+                          "so retry after that call completes")
         if session.closed:
             session.lock.release()
             raise NotFound(f"session {session_id} was closed; call CreateSession")
+        with self._lock:
+            if session_id in self._owner:
+                self._owner[session_id] = (client, peer)
         session.last_used_s = time.monotonic()
         return session
 
@@ -83,6 +119,7 @@ class SessionRegistry:
         """Remove and close a session (waits for a call in progress); None when unknown."""
         with self._lock:
             session = self._sessions.pop(session_id, None)
+            self._owner.pop(session_id, None)
         if session is None:
             return None
         with session.lock:
@@ -94,33 +131,45 @@ class SessionRegistry:
             self.close(sid)
 
     def reap_once(self, now_s: float | None = None) -> list[str]:
-        """Close the sessions idle longer than the timeout; their ids."""
+        """Close the sessions idle longer than the idle timeout, or than the orphan timeout when
+        their client's connection has closed; their ids."""
         now_s = time.monotonic() if now_s is None else now_s
         with self._lock:
-            idle = [s for s in self._sessions.values()
-                    if s is not None and now_s - s.last_used_s > self.idle_timeout_s]
-        reaped = []
-        for session in idle:
+            candidates = [(s, self._owner.get(s.id, ("", ""))) for s in self._sessions.values()
+                          if s is not None and now_s - s.last_used_s > self.orphan_timeout_s]
+        gone = {}  # peer -> its connection is known to be closed (asked once per pass, outside the lock)
+        if self.peer_connected is not None:
+            gone = {peer: self.peer_connected(peer) is False for peer in {p for _, (_, p) in candidates}}
+        reaped, orphans = [], 0
+        for session, owner in candidates:
             if not session.lock.acquire(blocking=False):
                 continue  # in a call right now: not idle
             try:
-                if time.monotonic() - session.last_used_s <= self.idle_timeout_s:
+                idle_s = max(now_s, time.monotonic()) - session.last_used_s
+                orphan = idle_s > self.orphan_timeout_s and gone.get(owner[1], False)
+                if idle_s <= self.idle_timeout_s and not orphan:
                     continue
                 with self._lock:
+                    if self._owner.get(session.id) != owner:
+                        continue  # called since by another connection: not the orphan seen above
                     self._sessions.pop(session.id, None)
+                    self._owner.pop(session.id, None)
                 session.close()
                 reaped.append(session.id)
+                orphans += idle_s <= self.idle_timeout_s
             finally:
                 session.lock.release()
         if reaped:
             self.reclaimed += len(reaped)
-            log.info("reclaimed %d idle session(s): %s", len(reaped), ", ".join(reaped))
+            self.reclaimed_orphans += orphans
+            log.info("reclaimed %d session(s), %d of them of clients gone: %s", len(reaped), orphans,
+                     ", ".join(reaped))
         return reaped
 
     def start_reaper(self) -> None:
         if self._reaper is not None:
             return
-        interval = min(max(self.idle_timeout_s / 4.0, 0.05), 5.0)
+        interval = min(max(self.orphan_timeout_s / 4.0, 0.05), 5.0)
 
         def loop() -> None:
             while not self._stop.wait(interval):

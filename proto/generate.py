@@ -1,7 +1,8 @@
-"""Regenerate the Python code of the wire contract (proto/splatsim/v1/*.proto).
+"""Regenerate the Python code of the wire contracts: splatsim's (proto/splatsim/v1/*.proto) and its
+copy of AlpaSim's driver messages (proto/alpasim/v0/*.proto, messages only: no service is declared).
 
-    python proto/generate.py            # rewrite the committed *_pb2.py, *_pb2.pyi, *_pb2_grpc.py
-    python proto/generate.py --out DIR  # write them under DIR/proto/splatsim/v1 instead (for checks)
+    python proto/generate.py            # rewrite the committed *_pb2.py, *_pb2.pyi (and *_pb2_grpc.py)
+    python proto/generate.py --out DIR  # write them under DIR/proto/... instead (for checks)
 
 The .proto files are compiled from the repository root with `-I.`, so the generated modules
 import each other as `from proto.splatsim.v1 import messages_pb2`. Needs grpcio-tools (a dev
@@ -17,20 +18,28 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PROTO_DIR = Path("proto") / "splatsim" / "v1"  # relative to the repository root
+ALPASIM_DIR = Path("proto") / "alpasim" / "v0"
+# Each contract folder and whether it declares services (then *_pb2_grpc.py is generated too).
+PROTO_DIRS = {PROTO_DIR: True, ALPASIM_DIR: False}
 
 
-def proto_files() -> list[Path]:
-    """The contract's .proto files, relative to the repository root, sorted."""
-    return sorted(p.relative_to(REPO_ROOT) for p in (REPO_ROOT / PROTO_DIR).glob("*.proto"))
+def proto_files(proto_dir: Path = PROTO_DIR) -> list[Path]:
+    """A contract's .proto files, relative to the repository root, sorted."""
+    return sorted(p.relative_to(REPO_ROOT) for p in (REPO_ROOT / proto_dir).glob("*.proto"))
 
 
-def generated_names() -> list[str]:
-    """File names (in PROTO_DIR) that generation writes."""
-    return sorted(f"{p.stem}{suffix}" for p in proto_files() for suffix in ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py"))
+def generated_names(proto_dir: Path = PROTO_DIR) -> list[str]:
+    """File names (in proto_dir) that generation writes."""
+    suffixes = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py") if PROTO_DIRS[proto_dir] else ("_pb2.py", "_pb2.pyi")
+    return sorted(f"{p.stem}{suffix}" for p in proto_files(proto_dir) for suffix in suffixes)
 
 
 def generate(out_dir: Path | str = REPO_ROOT) -> list[Path]:
-    """Compile the contract into out_dir/proto/splatsim/v1; returns the written files."""
+    """Compile every contract into out_dir/proto/...; returns the written files."""
+    return [path for proto_dir in PROTO_DIRS for path in _generate(proto_dir, out_dir)]
+
+
+def _generate(proto_dir: Path, out_dir: Path | str) -> list[Path]:
     try:
         from grpc_tools import protoc
     except ImportError as err:  # pragma: no cover - depends on the environment
@@ -39,11 +48,12 @@ def generate(out_dir: Path | str = REPO_ROOT) -> list[Path]:
     import importlib.resources
 
     out_dir = Path(out_dir).resolve()
-    (out_dir / PROTO_DIR).mkdir(parents=True, exist_ok=True)
+    (out_dir / proto_dir).mkdir(parents=True, exist_ok=True)
     well_known = str(importlib.resources.files("grpc_tools") / "_proto")
-    files = [str(p) for p in proto_files()]
+    files = [str(p) for p in proto_files(proto_dir)]
+    grpc_out = [f"--grpc_python_out={out_dir}"] if PROTO_DIRS[proto_dir] else []
     args = ["grpc_tools.protoc", "-I.", f"-I{well_known}", f"--python_out={out_dir}", f"--pyi_out={out_dir}",
-            f"--grpc_python_out={out_dir}", *files]
+            *grpc_out, *files]
     import os
 
     cwd = os.getcwd()
@@ -54,12 +64,12 @@ def generate(out_dir: Path | str = REPO_ROOT) -> list[Path]:
         os.chdir(cwd)
     if status != 0:
         raise SystemExit(f"protoc failed with status {status} on {', '.join(files)}")
-    return [out_dir / PROTO_DIR / name for name in generated_names()]
+    return [out_dir / proto_dir / name for name in generated_names(proto_dir)]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=REPO_ROOT, help="root to write proto/splatsim/v1 under")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT, help="root to write proto/... under")
     args = parser.parse_args(argv)
     for path in generate(args.out):
         print(path)

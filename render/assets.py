@@ -417,7 +417,7 @@ def placement_from_state(assets: ActorAssets, actors: ActorTracks, xy_m: np.ndar
     return ActorPlacement(assets.assets, poses, np.asarray(valid, bool) & actors.valid.any(axis=1), assets.packed)
 
 
-@njit(parallel=True, fastmath=True, cache=True)
+@njit(parallel=True, fastmath=True, cache=True, nogil=True)
 def _transform_ranges(src_means, src_quats, src_cov, src_scales, src_opacities, src_sh, starts, counts, dst_offsets,
                       poses, pose_quats, out_means, out_quats, out_cov, out_scales, out_opacities, out_sh):
     """Rigidly move each chosen asset's Gaussians (rows starts[j]:starts[j]+counts[j]) by poses[j]."""

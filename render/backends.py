@@ -41,7 +41,7 @@ class SkyGradient:
 
 
 
-@njit(parallel=True, fastmath=True, cache=True)
+@njit(parallel=True, fastmath=True, cache=True, nogil=True)
 def _composite_sky(rgb, alpha, viewmats, ks, zenith, horizon, below, exponent, below_fade):
     """rgb += (1 - alpha) * sky(ray elevation), in place, for (C, H, W, 3) images."""
     num, height, width = alpha.shape

@@ -41,7 +41,8 @@ from render.gaussians import ActivatedGaussians
 # than the workqueue layer (measured 110-146 ms against 35-40 ms, load average 3-4). The
 # workqueue layer must not be entered by two threads at once (a gRPC server renders from a
 # thread pool), so every parallel kernel of `render` runs under PARALLEL_LOCK. A layer named
-# in NUMBA_THREADING_LAYER is left alone.
+# in NUMBA_THREADING_LAYER is left alone. The kernels release the GIL (nogil), so a server's
+# other calls (another client's GetInfo or Step) run while one session renders.
 if "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = "workqueue"
 PARALLEL_LOCK = threading.RLock()
@@ -81,7 +82,28 @@ def _sh_color(sh, i, degree, dx, dy, dz, out, o):
         out[o, c] = max(v + 0.5, 0.0)
 
 
-@njit(parallel=True, fastmath=True, cache=True)
+@njit(fastmath=True, cache=True, inline="always")
+def _tile_rect(u, v, rad_x, rad_y, tile_size, tiles_x, tiles_y, out, i):
+    """out[i] = (x0, y0, x1, y1): the tiles holding a pixel centre (p + 0.5) within the box."""
+    out[i, 0] = max(0, int(np.floor((u - rad_x - 0.5) / tile_size)))
+    out[i, 1] = max(0, int(np.floor((v - rad_y - 0.5) / tile_size)))
+    out[i, 2] = min(tiles_x, int(np.floor((u + rad_x - 0.5) / tile_size)) + 1)
+    out[i, 3] = min(tiles_y, int(np.floor((v + rad_y - 0.5) / tile_size)) + 1)
+
+
+@njit(parallel=True, fastmath=True, cache=True, nogil=True)
+def tile_rects(xy, radius, tile_size, tiles_x, tiles_y):
+    """(N, 4) int32 tile rectangles of projected Gaussians (xy (N, 2) pixels, radius (N, 2) int,
+    0 where culled: an empty rectangle)."""
+    out = np.zeros((xy.shape[0], 4), np.int32)
+    for i in prange(xy.shape[0]):
+        if radius[i, 0] > 0 and radius[i, 1] > 0:
+            _tile_rect(xy[i, 0], xy[i, 1], np.float32(radius[i, 0]), np.float32(radius[i, 1]), tile_size, tiles_x,
+                       tiles_y, out, i)
+    return out
+
+
+@njit(parallel=True, fastmath=True, cache=True, nogil=True)
 def _project(means, covariances, opacities, sh, sh_degree, viewmat, fx, fy, cx, cy, width, height,
              eps2d, near_plane, far_plane, tile_size, tiles_x, tiles_y,
              out_xy, out_conic, out_depth, out_rgb, out_radius, out_tile_rect):
@@ -141,16 +163,12 @@ def _project(means, covariances, opacities, sh, sh_degree, viewmat, fx, fy, cx, 
         out_conic[i, 0], out_conic[i, 1], out_conic[i, 2] = c11 * inv_det, -c01 * inv_det, c00 * inv_det
         out_depth[i] = z
         out_radius[i, 0], out_radius[i, 1] = int(rad_x), int(rad_y)
-        # tiles holding a pixel centre (p + 0.5) within the box
-        out_tile_rect[i, 0] = max(0, int(np.floor((u - rad_x - 0.5) / tile_size)))
-        out_tile_rect[i, 1] = max(0, int(np.floor((v - rad_y - 0.5) / tile_size)))
-        out_tile_rect[i, 2] = min(tiles_x, int(np.floor((u + rad_x - 0.5) / tile_size)) + 1)
-        out_tile_rect[i, 3] = min(tiles_y, int(np.floor((v + rad_y - 0.5) / tile_size)) + 1)
+        _tile_rect(u, v, rad_x, rad_y, tile_size, tiles_x, tiles_y, out_tile_rect, i)
         _sh_color(sh, i, sh_degree, mx - px, my - py, mz - pz, out_rgb, i)
 
 
-@njit(cache=True)
-def _bin_tiles(order, tile_rect, tiles_x, num_tiles):
+@njit(cache=True, nogil=True)
+def bin_tiles(order, tile_rect, tiles_x, num_tiles):
     """Stable counting sort of (tile, Gaussian) pairs: CSR offsets (num_tiles + 1,) and ids.
 
     `order` lists the visible Gaussians front to back, so each tile's list is depth-sorted.
@@ -196,11 +214,17 @@ def _exp_neg(sigma):
     return p * p
 
 
-@njit(parallel=True, fastmath=True, cache=True)
-def _composite_tiles(tile_order, offsets, ids, xy, conic, opacities, rgb, depth, radius, width, height, tiles_x,
-                     tile_size, background, out_rgb, out_depth, out_alpha):
+@njit(parallel=True, fastmath=True, cache=True, nogil=True)
+def composite_tiles(tile_order, offsets, ids, xy, conic, opacities, rgb, depth, radius, width, height, tiles_x,
+                    tile_size, pixel_mask, out_acc, out_trans, out_last):
     """Front-to-back compositing, one tile per task; `tile_order` interleaves costly and cheap
-    tiles so that the threads' static shares of the range balance."""
+    tiles so that the threads' static shares of the range balance.
+
+    Writes, per pixel, out_acc (H, W, 4) = sum of w (r, g, b, z), out_trans (H, W) the final
+    transmittance T and out_last (H, W) the index into `ids` of the last Gaussian drawn (-1:
+    none), which the backward pass (`render.reconstruct.tile_raster`) starts from. Pixels where
+    pixel_mask (H, W) is False are not drawn (T = 1).
+    """
     thr = np.float32(ALPHA_THRESHOLD)
     for i in prange(tile_order.shape[0]):
         tile = tile_order[i]
@@ -216,10 +240,18 @@ def _composite_tiles(tile_order, offsets, ids, xy, conic, opacities, rgb, depth,
         acc_g = np.zeros(n_pix, np.float32)
         acc_b = np.zeros(n_pix, np.float32)
         acc_z = np.zeros(n_pix, np.float32)
+        last = np.full(n_pix, -1, np.int32)  # int32: the lanes of the float32 loop below
         row_done = np.zeros(tile_size, np.float32)
-        n_done = np.float32(0.0)
+        for p in range(n_pix):
+            if not pixel_mask[y0 + p // tw, x0 + p % tw]:
+                trans[p] = np.float32(-1.0)
+                row_done[p // tw] += np.float32(1.0)
+        n_done = row_done.sum()
         for k in range(offsets[tile], offsets[tile + 1]):
+            if n_done == n_pix:
+                break
             g = ids[k]
+            k32 = np.int32(k)
             gx, gy = xy[g, 0], xy[g, 1]
             ca, cb, cc = conic[g, 0], conic[g, 1], conic[g, 2]
             op = opacities[g]
@@ -255,24 +287,35 @@ def _composite_tiles(tile_order, offsets, ids, xy, conic, opacities, rgb, depth,
                     acc_b[p] += cbl * w
                     acc_z[p] += cz * w
                     trans[p] = next_t if use else (-t if stop else t)
+                    last[p] = k32 if use else last[p]
                     stopped += np.float32(1.0) if stop else np.float32(0.0)
                 row_done[py - y0] += stopped
                 n_done += stopped
-            if n_done == n_pix:
-                break
         for p in range(n_pix):
             py = y0 + p // tw
             px = x0 + p % tw
-            t = abs(trans[p])
+            out_trans[py, px] = abs(trans[p])
+            out_last[py, px] = last[p]
+            out_acc[py, px, 0] = acc_r[p]
+            out_acc[py, px, 1] = acc_g[p]
+            out_acc[py, px, 2] = acc_b[p]
+            out_acc[py, px, 3] = acc_z[p]
+
+
+@njit(parallel=True, fastmath=True, cache=True, nogil=True)
+def _finish(acc, trans, background, out_rgb, out_depth, out_alpha):
+    """rgb = acc + T background, alpha = 1 - T, expected depth = acc_z / max(alpha, 1e-10)."""
+    for py in prange(acc.shape[0]):
+        for px in range(acc.shape[1]):
+            t = trans[py, px]
             a = np.float32(1.0) - t
             out_alpha[py, px] = a
-            out_rgb[py, px, 0] = acc_r[p] + t * background[0]
-            out_rgb[py, px, 1] = acc_g[p] + t * background[1]
-            out_rgb[py, px, 2] = acc_b[p] + t * background[2]
-            out_depth[py, px] = acc_z[p] / max(a, np.float32(1e-10))
+            for c in range(3):
+                out_rgb[py, px, c] = acc[py, px, c] + t * background[c]
+            out_depth[py, px] = acc[py, px, 3] / max(a, np.float32(1e-10))
 
 
-def _interleaved_tiles(num_tiles: int) -> np.ndarray:
+def interleaved_tiles(num_tiles: int) -> np.ndarray:
     """Tile indices dealt round-robin to the threads' contiguous prange shares."""
     k = max(numba.get_num_threads(), 1)
     return np.concatenate([np.arange(j, num_tiles, k) for j in range(k)]).astype(np.int64)
@@ -314,6 +357,10 @@ def _rasterize(parts, viewmats_world_to_camera, Ks, width, height, background_rg
     colors = np.empty((n, 3), np.float32)
     radius = np.empty((n, 2), np.int32)
     tile_rect = np.empty((n, 4), np.int32)
+    everywhere = np.ones((height, width), np.bool_)
+    acc = np.empty((height, width, 4), np.float32)
+    trans = np.empty((height, width), np.float32)
+    last = np.empty((height, width), np.int32)
     for c in range(num_cameras):
         k = Ks[c]
         for part, a, b in zip(parts, bounds[:-1], bounds[1:]):
@@ -322,7 +369,8 @@ def _rasterize(parts, viewmats_world_to_camera, Ks, width, height, background_rg
                      tiles_x, tiles_y, xy[a:b], conic[a:b], depth[a:b], colors[a:b], radius[a:b], tile_rect[a:b])
         visible = np.flatnonzero((tile_rect[:, 2] > tile_rect[:, 0]) & (tile_rect[:, 3] > tile_rect[:, 1]))
         order = visible[np.argsort(depth[visible], kind="stable")]
-        offsets, ids = _bin_tiles(order, tile_rect, tiles_x, tiles_x * tiles_y)
-        _composite_tiles(_interleaved_tiles(tiles_x * tiles_y), offsets, ids, xy, conic, opacities, colors, depth,
-                         radius, width, height, tiles_x, TILE_SIZE, background, rgb[c], depth_img[c], alpha[c])
+        offsets, ids = bin_tiles(order, tile_rect, tiles_x, tiles_x * tiles_y)
+        composite_tiles(interleaved_tiles(tiles_x * tiles_y), offsets, ids, xy, conic, opacities, colors, depth,
+                        radius, width, height, tiles_x, TILE_SIZE, everywhere, acc, trans, last)
+        _finish(acc, trans, background, rgb[c], depth_img[c], alpha[c])
     return rgb, depth_img, alpha

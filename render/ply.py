@@ -8,7 +8,8 @@ opacity is the logit, scales are logs and rot is w, x, y, z (not necessarily uni
 Reading looks properties up by name, so files from any of those writers load whatever the
 order; extra properties are ignored (or returned on request) and the SH degree is inferred
 from the number of `f_rest_*` properties. Anything malformed raises `SceneFileError` naming
-the file and the property, count or byte size that is wrong.
+the file and the property, count or byte size that is wrong; so do values that cannot be
+rendered (non-finite numbers, a zero rotation) and bytes beyond the data the header declares.
 
 Writing is atomic (temporary file in the same folder, then `os.replace`) and bit-exact: a
 scene read back is identical, array for array.
@@ -94,13 +95,18 @@ def load_ply_with_extras(path: str | Path, extra_names: tuple[str, ...] | list[s
         raw = path.read_bytes()
     except OSError as exc:
         raise SceneFileError(f"{path}: cannot read the Gaussian scene file ({exc.strerror})") from exc
-    dtype, count, offset = _parse_header(path, raw)
+    dtype, count, offset, end = _parse_header(path, raw)
     stride = dtype.itemsize
     available = len(raw) - offset
     if available < count * stride:
         raise SceneFileError(
             f"{path}: truncated: the header declares {count} vertices of {stride} bytes "
             f"({count * stride} bytes) but only {available} bytes follow the header; re-export the scene")
+    if len(raw) > end:
+        raise SceneFileError(
+            f"{path}: {len(raw) - end} bytes follow the data the header declares ({count} vertices of {stride} "
+            "bytes, and the elements after them): the vertex count or the property list in the header is "
+            "wrong; re-export the scene")
     data = np.frombuffer(raw, dtype=dtype, count=count, offset=offset)
     names = set(dtype.names)
     rest_ids = sorted(int(m.group(1)) for name in names if (m := re.fullmatch(r"f_rest_(\d+)", name)))
@@ -126,6 +132,7 @@ def load_ply_with_extras(path: str | Path, extra_names: tuple[str, ...] | list[s
     def column(name: str) -> np.ndarray:
         return np.asarray(data[name], dtype=np.float32)
 
+    _check_values(path, data, required)
     k = num_rest // 3 + 1
     sh = np.empty((count, k, 3), np.float32)
     for c in range(3):
@@ -143,8 +150,28 @@ def load_ply_with_extras(path: str | Path, extra_names: tuple[str, ...] | list[s
     return scene, extras
 
 
-def _parse_header(path: Path, raw: bytes) -> tuple[np.dtype, int, int]:
-    """(vertex record dtype, vertex count, byte offset of the vertex data) of a binary PLY."""
+def _check_values(path: Path, data: np.ndarray, names: list[str]) -> None:
+    """A SceneFileError naming the property and the first vertex whose value cannot be rendered:
+    a non-finite number (a NaN mean, a scale of 0 or infinity, whose log is -inf or inf, a NaN
+    opacity or colour), or a rotation of zero norm."""
+    for name in names:
+        finite = np.isfinite(data[name])
+        if not finite.all():
+            i = int(np.argmin(finite))
+            what = " (scales are stored as logs: a scale must be finite and > 0)" if name.startswith("scale_") else ""
+            raise SceneFileError(f"{path}: vertex property {name!r} of vertex {i} is {data[name][i]} "
+                                 f"({np.count_nonzero(~finite)} vertices in all): values must be finite{what}; "
+                                 "re-export the scene")
+    norm_sq = sum(np.square(data[f"rot_{j}"].astype(np.float64)) for j in range(4))
+    if not (norm_sq > 0).all():
+        i = int(np.argmin(norm_sq > 0))
+        raise SceneFileError(f"{path}: rot_0..rot_3 of vertex {i} are all 0 ({np.count_nonzero(norm_sq <= 0)} "
+                             "vertices in all): a rotation quaternion must not be zero; re-export the scene")
+
+
+def _parse_header(path: Path, raw: bytes) -> tuple[np.dtype, int, int, int]:
+    """(vertex record dtype, vertex count, byte offset of the vertex data, byte size the header declares
+    for the whole file) of a binary PLY."""
     end = raw.find(b"end_header", 0, _MAX_HEADER_BYTES)
     if not raw.startswith(b"ply"):
         raise SceneFileError(f"{path}: bad header: the file does not start with 'ply'")
@@ -183,7 +210,8 @@ def _parse_header(path: Path, raw: bytes) -> tuple[np.dtype, int, int]:
             raise SceneFileError(f"{path}: bad header line {number} {line!r}")
     if byte_order is None:
         raise SceneFileError(f"{path}: bad header: no 'format' line")
-    offset = newline + 1
+    end = newline + 1
+    vertex = None
     for name, count, props in elements:
         if not props:
             raise SceneFileError(f"{path}: bad header: element {name!r} has no properties")
@@ -191,7 +219,9 @@ def _parse_header(path: Path, raw: bytes) -> tuple[np.dtype, int, int]:
         if len(set(names)) != len(names):
             raise SceneFileError(f"{path}: bad header: element {name!r} repeats a property name")
         dtype = np.dtype([(p, byte_order + t) for p, t in props])
-        if name == "vertex":
-            return dtype, count, offset
-        offset += count * dtype.itemsize  # elements before the vertices are skipped
-    raise SceneFileError(f"{path}: bad header: no 'vertex' element")
+        if name == "vertex" and vertex is None:
+            vertex = (dtype, count, end)
+        end += count * dtype.itemsize  # other elements are skipped
+    if vertex is None:
+        raise SceneFileError(f"{path}: bad header: no 'vertex' element")
+    return (*vertex, end)

@@ -8,6 +8,8 @@ state)` places the actors at the state's poses and renders all cameras at the eg
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from render.assets import ActorAssets, asset_for_actor, build_actor_assets, placement_from_state
@@ -111,5 +113,22 @@ class GaussianRenderer:
                             alpha=out.alpha.astype(np.float32), intrinsics=self.rig.intrinsics.copy(),
                             pose_camera_to_ego=self.rig.pose_camera_to_ego.copy())
 
-    def render(self, scenario: Scenario, state: WorldState) -> CameraImages:
-        return self.images(self.render_output(scenario, state))
+    def render(self, scenario: Scenario, state: WorldState,
+               before_camera: Callable[[int], None] | None = None) -> CameraImages:
+        """All cameras at a world state. With `before_camera`, the CPU backends render one camera
+        at a time and call it before each; gsplat renders the rig in one batch (called once)."""
+        if before_camera is None or self.backend == "gsplat" or self.rig.num_cameras == 1:
+            if before_camera is not None:
+                before_camera(0)
+            return self.images(self.render_output(scenario, state))
+        placement = placement_from_state(self._assets_for(scenario), scenario.actors, state.actors.xy,
+                                         state.actors.yaw_rad, state.actors.valid, state.step_index)
+        viewmats = viewmats_world_to_camera(pose_ego_to_global(scenario, state), self.rig.pose_camera_to_ego)
+        outputs = []
+        for i in range(self.rig.num_cameras):
+            before_camera(i)
+            outputs.append(render_rig(self.background, placement, viewmats[i:i + 1], self.rig.intrinsics[i:i + 1],
+                                      self.width_px, self.height_px, backend=self.backend, background=self.sky))
+        return self.images(RenderOutput(rgb=np.concatenate([o.rgb for o in outputs]),
+                                        depth=np.concatenate([o.depth for o in outputs]),
+                                        alpha=np.concatenate([o.alpha for o in outputs])))

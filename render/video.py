@@ -1,20 +1,25 @@
 """mp4 videos of a camera rig: one per camera and one tiled rig view (imageio-ffmpeg, libx264).
 
-Frames are streamed to temporary files beside the targets and renamed into place when the
-writer closes, so a crash never leaves a half-written video under the final name.
+Frames are streamed to hidden temporary files beside the targets (`.<name>.<random>.partial.mp4`)
+and renamed into place, with the mode of any other output (0666 less the umask), when the writer
+closes: a crash never leaves a half-written video under the final name. An exception (SIGTERM
+included: `splatsim` turns it into SystemExit) removes the temporaries; those a SIGKILL left
+behind are removed when a writer next writes the same target.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-import tempfile
 from pathlib import Path
 
 import imageio.v2 as imageio
 import numpy as np
 
+from sim.atomic import publish, stale_temporaries, temporary_beside
 from sim.types.observation import CameraImages
 
+PARTIAL_SUFFIX = ".partial.mp4"  # of the temporaries frames are streamed to
 # nuScenes' customary 2 x 3 layout: front cameras on top, rear cameras below (mirrored, as a driver sees them)
 NUSCENES_LAYOUT = (("CAM_FRONT_LEFT", "CAM_FRONT", "CAM_FRONT_RIGHT"), ("CAM_BACK_RIGHT", "CAM_BACK", "CAM_BACK_LEFT"))
 
@@ -58,14 +63,15 @@ class RigVideoWriter:
         self.prefix = prefix
         self.per_camera = per_camera
         self.quality = quality
-        self._writers: dict[str, tuple[object, str, Path]] = {}
+        self._writers: dict[str, tuple[object, Path, Path]] = {}
         self.paths: dict[str, Path] = {}
 
     def _writer(self, key: str, target: Path):
         if key not in self._writers:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".mp4", dir=self.out_dir)
-            os.close(fd)
+            for stale in stale_temporaries(target, PARTIAL_SUFFIX):
+                with contextlib.suppress(FileNotFoundError):
+                    stale.unlink()
+            tmp = temporary_beside(target, PARTIAL_SUFFIX)
             writer = imageio.get_writer(tmp, format="FFMPEG", fps=self.fps, codec="libx264", quality=self.quality,
                                         macro_block_size=1, pixelformat="yuv420p")
             self._writers[key] = (writer, tmp, target)
@@ -79,14 +85,19 @@ class RigVideoWriter:
         rig_writer.append_data(_even(tile_rig(images.rgb, images.names)))
 
     def close(self, keep: bool = True) -> None:
-        for key, (writer, tmp, target) in self._writers.items():
-            writer.close()
-            if keep:
-                os.replace(tmp, target)
-                self.paths[key] = target
-            elif os.path.exists(tmp):
-                os.unlink(tmp)
-        self._writers.clear()
+        try:
+            for key, (writer, tmp, target) in self._writers.items():
+                if keep:
+                    writer.close()
+                    publish(tmp, target)
+                    self.paths[key] = target
+        finally:  # on an error, and whatever close() raised: no partial file stays
+            for writer, tmp, _ in self._writers.values():
+                with contextlib.suppress(Exception):
+                    writer.close()
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+            self._writers.clear()
 
     def __enter__(self) -> "RigVideoWriter":
         return self

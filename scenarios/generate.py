@@ -65,6 +65,7 @@ from sim.errors import ConfigError, ScenarioFileError
 from sim.fanout import fan_out
 from sim.policies.builtin import BUILTIN_POLICIES
 from sim.policies.registry import make_policy
+from sim.types.observation import Policy
 from sim.types.scenario import ActorTracks, Route, Scenario
 from sim.types.state import ActorMode
 
@@ -73,8 +74,9 @@ THUMBS_DIR = "thumbs"
 SUMMARY_NAME = "summary.json"
 SETTINGS_NAME = "settings.json"
 # Settings that may change between a run and its resumption (they do not change any item's result).
+# (policy_factory is how `policy` is built, not a setting: the name pins the ego.)
 _RESUMABLE_FIELDS = ("dataroots", "out_dir", "scenes", "per_scene", "workers", "ray_address", "max_items",
-                     "contact_sheet_size_px")
+                     "contact_sheet_size_px", "policy_factory")
 CONTACT_SHEET_NAME = "contact_sheet.png"
 GENERATOR_NAME = "splatsim.generate"
 
@@ -90,7 +92,11 @@ class GenerateConfig:
     - scenes: scene names to use (all scenes of the dataroots when empty).
     - per_scene: work items (variants) per scene; each keeps at most one scenario.
     - collision_type: "rear-end" | "cut-in" | "head-on" | "any".
-    - policy: the reference ego: "expert" (log replay), "idm", "constant-velocity".
+    - policy: the reference ego: "expert" (log replay), "idm", "constant-velocity", or any name
+      `policy_factory` resolves.
+    - policy_factory: builds the ego from `policy` in each worker (picklable; None: the built-in
+      registry). The command line injects `policies_api.resolve`, so that remote stacks
+      (grpc://, egodriver://) face the adversary without this layer importing the gRPC clients.
     - seed: base seed; every item's seed derives from it, the scene and the variant.
     - workers: local Ray CPUs (0: run in this process); ray_address: a Ray cluster ("auto").
     - checkpoint: adversary model (None: the shipped default).
@@ -124,11 +130,16 @@ class GenerateConfig:
     reactive: bool = False
     max_items: int | None = None
     contact_sheet_size_px: int = 360
+    policy_factory: Callable[[str], Policy] | None = field(default=None, compare=False)
+
+    def ego_policy(self) -> Policy:
+        """A fresh reference ego."""
+        return (self.policy_factory or make_policy)(self.policy)
 
     def __post_init__(self):
         if self.collision_type not in COLLISION_TYPES:
             raise ConfigError(f"--collision-type {self.collision_type!r} is not one of {', '.join(COLLISION_TYPES)}")
-        if self.policy not in BUILTIN_POLICIES:
+        if self.policy_factory is None and self.policy not in BUILTIN_POLICIES:
             raise ConfigError(f"--policy {self.policy!r} is not one of {', '.join(BUILTIN_POLICIES)}")
         if self.per_scene < 1 or self.attempts_per_variant < 1 or self.workers < 0 or self.episode_steps < 10:
             raise ConfigError("per_scene and attempts_per_variant must be >= 1, workers >= 0, episode_steps >= 10")
@@ -287,11 +298,11 @@ def adversarial_start(context, row: int):
 
 
 def run_adversary_episode(scenario: Scenario, model: AdversaryModel, candidate: Candidate, planner: PlannerConfig,
-                          policy: str, episode_steps: int, reactive: bool = False):
-    """One closed-loop episode with `candidate` as the adversary; returns (episode, planner)."""
+                          policy: Policy, episode_steps: int, reactive: bool = False):
+    """One closed-loop episode of the ego `policy` with `candidate` as the adversary; returns (episode, planner)."""
     ctx = prepare(scenario, EngineConfig(reactive=reactive, start_step=candidate.start_step, max_steps=episode_steps))
     pl = AdversaryPlanner(model, planner)
-    episode = run_episode(ctx, make_policy(policy), planner=pl, state0=adversarial_start(ctx, candidate.actor))
+    episode = run_episode(ctx, policy, planner=pl, state0=adversarial_start(ctx, candidate.actor))
     return episode, pl
 
 
@@ -324,8 +335,8 @@ def run_item(scenario: Scenario, item: WorkItem, model: AdversaryModel, config: 
         seed = (item.seed + 7919 * attempt) & 0x7FFFFFFF
         pcfg = dataclasses.replace(config.planner, collision_type=cand.collision_type, seed=seed, guided=True)
         t0 = time.perf_counter()
-        episode, planner = run_adversary_episode(scenario, model, cand, pcfg, config.policy, config.episode_steps,
-                                                 config.reactive)
+        episode, planner = run_adversary_episode(scenario, model, cand, pcfg, config.ego_policy(),
+                                                 config.episode_steps, config.reactive)
         outcome = adversary_outcome(scenario, episode, cand.actor, config.realism)
         info = {"attempt": attempt, "candidate": cand.to_dict(), "planner_seed": seed,
                 "instance_token": str(scenario.actors.instance_tokens[cand.actor]), "outcome": outcome.to_dict(),

@@ -10,7 +10,10 @@ Layout (a zip archive that `numpy.load` can also open):
   WKB stores coordinates as the same float64 values, so polygons round-trip bit-exactly.
 
 Files are written atomically (temp file in the same directory, then os.replace): a reader never
-sees a half-written file, and a crash leaves the previous file intact.
+sees a half-written file, and a crash leaves the previous file intact. The bytes depend on the
+scenario only (fixed entry times and modes, entries in name order after the manifest, a fixed
+compression level), so writing the same scenario again, elsewhere or later, gives the same file
+(with the same zlib).
 """
 
 from __future__ import annotations
@@ -29,7 +32,17 @@ import shapely
 from sim.atomic import atomic_path
 from sim.errors import ScenarioFileError
 from sim.types.roadmap import LaneGraph, RoadMap
-from sim.types.scenario import ActorTracks, CameraRig, EgoLog, EgoParams, Route, Scenario
+from sim.types.scenario import (
+    STEP_US,
+    ActorKind,
+    ActorTracks,
+    CameraRig,
+    DrivingCommand,
+    EgoLog,
+    EgoParams,
+    Route,
+    Scenario,
+)
 
 FORMAT_NAME = "splatsim-scenario"
 FORMAT_VERSION = 1  # the newest version this splatsim writes and reads
@@ -40,6 +53,8 @@ MANIFEST_ENTRY = "manifest.json"
 _ARRAY_GROUPS: tuple[tuple[str, type], ...] = (
     ("ego", EgoLog), ("actors", ActorTracks), ("cameras", CameraRig), ("route", Route))
 _POLYGON_LAYERS = ("ped_crossings", "walkways")
+_ENTRY_DATE_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest zip time: entries carry no clock time
+_COMPRESS_LEVEL = 6  # zlib's default, named so that the bytes do not follow a changed default
 
 
 def save_scenario(scenario: Scenario, path: str | Path) -> Path:
@@ -57,15 +72,23 @@ def save_scenario(scenario: Scenario, path: str | Path) -> Path:
     }
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
-            with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-                archive.writestr(MANIFEST_ENTRY, json.dumps(manifest, indent=1, sort_keys=True))
-                for name, array in arrays.items():
+            with zipfile.ZipFile(f, "w") as archive:
+                _write_entry(archive, MANIFEST_ENTRY, json.dumps(manifest, indent=1, sort_keys=True).encode())
+                for name in sorted(arrays):
                     buffer = io.BytesIO()
-                    np.lib.format.write_array(buffer, array, allow_pickle=False)
-                    archive.writestr(f"{name}.npy", buffer.getvalue())
+                    np.lib.format.write_array(buffer, arrays[name], allow_pickle=False)
+                    _write_entry(archive, f"{name}.npy", buffer.getvalue())
             f.flush()
             os.fsync(f.fileno())
     return path
+
+
+def _write_entry(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
+    """One entry whose bytes depend on name and data only: no clock time, umask or platform in the header."""
+    info = zipfile.ZipInfo(name, date_time=_ENTRY_DATE_TIME)
+    info.create_system = 3  # unix, wherever it is written
+    info.external_attr = 0o644 << 16
+    archive.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=_COMPRESS_LEVEL)
 
 
 def load_scenario_file(path: str | Path) -> Scenario:
@@ -81,6 +104,7 @@ def load_scenario_file(path: str | Path) -> Scenario:
     except zipfile.BadZipFile as err:
         raise ScenarioFileError(f"{path} is not a splatsim scenario file (not a readable zip archive: {err}); it "
                                 "may be truncated or corrupt: re-create it with save_scenario") from None
+    _check_arrays(path, manifest, arrays)
     return _scenario_from(path, manifest, arrays)
 
 
@@ -164,6 +188,75 @@ def _scenario_from(path: Path, manifest: dict, arrays: dict[str, np.ndarray]) ->
     )
     groups = {prefix: group(prefix, cls) for prefix, cls in _ARRAY_GROUPS}
     return Scenario(name=name, t_us=take("t_us"), map=road_map, ego_params=ego_params, metadata=metadata, **groups)
+
+
+# ---- checks of the values ---------------------------------------------------------------------
+
+# Each array's dtype kind and shape, in dimensions: T steps, N actors, C cameras, L lanes, and
+# free counts (P, Q, R, S, W); "L+1" is one more than L. Floats must be finite (invalid actor
+# steps too: positions there are kept finite); "+" marks floats that must be > 0.
+_ARRAY_SPECS: dict[str, tuple[str, tuple]] = {
+    "t_us": ("i", ("T",)),
+    "ego.xy": ("f", ("T", 2)), "ego.z": ("f", ("T",)), "ego.yaw_rad": ("f", ("T",)),
+    "ego.speed_mps": ("f", ("T",)), "ego.valid": ("b", ("T",)),
+    "actors.instance_tokens": ("U", ("N",)), "actors.category": ("U", ("N",)), "actors.kind": ("i", ("N",)),
+    "actors.size_wlh_m": ("f+", ("N", 3)), "actors.xy": ("f", ("N", "T", 2)), "actors.z": ("f", ("N", "T")),
+    "actors.yaw_rad": ("f", ("N", "T")), "actors.velocity_xy_mps": ("f", ("N", "T", 2)),
+    "actors.valid": ("b", ("N", "T")),
+    "cameras.names": ("U", ("C",)), "cameras.intrinsics": ("f", ("C", 3, 3)),
+    "cameras.pose_camera_to_ego": ("f", ("C", 4, 4)), "cameras.width_px": ("i", ("C",)),
+    "cameras.height_px": ("i", ("C",)),
+    "route.lane_indices": ("i", ("R",)), "route.centerline_xy": ("f", ("Q", 2)), "route.driving_command": ("i", ("T",)),
+    "map.lanes.tokens": ("U", ("L",)), "map.lanes.centerline_xy": ("f", ("P", 2)), "map.lanes.offsets": ("i", ("L+1",)),
+    "map.lanes.width_m": ("f+", ("L",)), "map.lanes.is_connector": ("b", ("L",)),
+    "map.lanes.successor_offsets": ("i", ("L+1",)), "map.lanes.successor_indices": ("i", ("S",)),
+}
+
+
+def _check_arrays(path: Path, manifest: dict, arrays: dict[str, np.ndarray]) -> None:
+    """A ScenarioFileError naming the file and the array (or manifest field) whose values cannot be used."""
+    def bad(name: str, problem: str) -> ScenarioFileError:
+        return ScenarioFileError(f"{path}: array {name!r} {problem}: the file is corrupt or was written by "
+                                 "other code; re-create it with save_scenario from a checked source")
+
+    for name, array in arrays.items():
+        declared = manifest["arrays"][name]
+        if not isinstance(declared, dict) or (declared.get("dtype"), declared.get("shape")) != (
+                array.dtype.str, list(array.shape)):
+            raise bad(name, f"is {array.dtype.str}{list(array.shape)} but the manifest declares {declared!r}")
+    dims: dict[str, int] = {}
+    for name, (kind, shape) in _ARRAY_SPECS.items():
+        if name not in arrays:
+            continue  # _scenario_from names a missing array
+        array = arrays[name]
+        # An empty array holds no value of a wrong type (np.array([]) is float64, even for tokens).
+        if (array.dtype.kind != kind[0] and array.size) or array.ndim != len(shape):
+            raise bad(name, f"has dtype {array.dtype} and {array.ndim} dimensions, not {kind[0]!r} and {len(shape)}")
+        for axis, (dim, size) in enumerate(zip(shape, array.shape)):
+            extra = 1 if dim == "L+1" else 0  # offsets: one more than the lanes
+            expected = dim if isinstance(dim, int) else dims.setdefault(str(dim)[0], size - extra) + extra
+            if size != expected:
+                raise bad(name, f"has {size} entries along axis {axis}, not {expected} ({dim})")
+        if kind[0] == "f" and not np.isfinite(array).all():
+            raise bad(name, f"holds {np.count_nonzero(~np.isfinite(array))} non-finite values (NaN or inf)")
+        if kind == "f+" and not (array > 0).all():
+            raise bad(name, f"holds {np.count_nonzero(array <= 0)} values <= 0 (sizes and widths are > 0)")
+    t_us = arrays.get("t_us")
+    if t_us is not None and len(t_us) > 1 and not (np.diff(t_us) == STEP_US).all():
+        raise bad("t_us", f"is not a {STEP_US} us grid (steps of 0.1 s)")
+    num_lanes = dims.get("L", 0)
+    for name, allowed in (("actors.kind", [k.value for k in ActorKind]),
+                          ("route.driving_command", [c.value for c in DrivingCommand]),
+                          ("route.lane_indices", range(num_lanes)), ("map.lanes.successor_indices", range(num_lanes))):
+        if name in arrays and not np.isin(arrays[name], list(allowed)).all():
+            outside = arrays[name][~np.isin(arrays[name], list(allowed))]
+            raise bad(name, f"holds {outside[0]}, not one of {list(allowed)[:8]}{'...' if len(allowed) > 8 else ''}")
+    ego_params = manifest.get("ego_params")
+    if isinstance(ego_params, dict):
+        for key, value in ego_params.items():
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not np.isfinite(value):
+                raise ScenarioFileError(f"{path}: {MANIFEST_ENTRY} has ego_params.{key} = {value!r}, not a finite "
+                                        "number: re-create the file with save_scenario")
 
 
 # ---- low-level reading ------------------------------------------------------------------------

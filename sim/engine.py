@@ -37,13 +37,14 @@ from sim.checks import (
 )
 from sim.dynamics.bicycle import bicycle_step_kernel, ego_state_from_vector, ego_state_vector, params_vector
 from sim.dynamics.tracker import TrackerParams, reference_from_trajectory, tracking_controls
-from sim.errors import ActionError, ConfigError
+from sim.errors import ActionError, ConfigError, PolicyTerminated
 from sim.geometry import (
     global_to_local_xy,
     polyline_arclength,
     project_point_kernel,
     project_to_polyline,
     resample_polyline,
+    wrap_angle,
 )
 from sim.types.observation import Observation, Policy, Renderer
 from sim.types.scenario import DT_S, STEP_US, DrivingCommand, Scenario
@@ -337,8 +338,9 @@ class Episode:
       ego_steer_rad, ego_yaw_rate_radps: (S,).
     - actor_xy: (S, N, 2); actor_yaw_rad, actor_speed_mps: (S, N); actor_valid: (S, N) bool;
       actor_mode: (N,) int8.
-    - plan_xy: (S, 40, 2) the policy's plan at each state resampled to 0.1 s .. 4.0 s in
-      global (the last row repeats the previous plan); plan_valid: (S,) bool (False for controls).
+    - plan_xy: (S, 40, 2) and plan_yaw_rad: (S, 40): the policy's plan at each state resampled
+      to 0.1 s .. 4.0 s in global (the last row repeats the previous plan); plan_valid: (S,) bool
+      (False for controls).
     - collision, at_fault_collision, off_road: (S,) bool; collided_actor, collision_type: (S,)
       int; impact_speed_mps, route_s_m, ttc_s: (S,) float (ttc inf when none).
     - route_start_s_m, route_end_s_m: the expert's progress span on the route.
@@ -364,6 +366,7 @@ class Episode:
     actor_valid: np.ndarray
     actor_mode: np.ndarray
     plan_xy: np.ndarray
+    plan_yaw_rad: np.ndarray
     plan_valid: np.ndarray
     collision: np.ndarray
     collided_actor: np.ndarray
@@ -418,19 +421,25 @@ def observe(context: SimContext, state: WorldState, route_s_m: float, renderer: 
 
 
 def _plan_in_global(action: TrajectoryAction | ControlAction, ego: EgoState) -> tuple[np.ndarray, bool]:
+    """(PLAN_HORIZON_STEPS, 3) global [x, y, yaw] of the plan on the recording grid, and whether
+    the action is a plan at all."""
     if not isinstance(action, TrajectoryAction):
-        return np.zeros((PLAN_HORIZON_STEPS, 2)), False
+        return np.zeros((PLAN_HORIZON_STEPS, 3)), False
     t_knots = action.t_offset_s
+    yaw_local = np.unwrap(np.concatenate([[0.0], action.yaw_in_ego_rad]))
     if len(t_knots) == PLAN_HORIZON_STEPS and np.allclose(t_knots, PLAN_TIMES_S):
         local = action.xy_in_ego  # already on the recording grid (the built-in policies' case)
+        yaw_local = yaw_local[1:]
     else:
         t_knots = np.concatenate([[0.0], t_knots])
         xy = np.vstack([[0.0, 0.0], action.xy_in_ego])
         local = np.stack([np.interp(PLAN_TIMES_S, t_knots, xy[:, 0]), np.interp(PLAN_TIMES_S, t_knots, xy[:, 1])], -1)
+        yaw_local = np.interp(PLAN_TIMES_S, t_knots, yaw_local)
     c, s = np.cos(ego.yaw_rad), np.sin(ego.yaw_rad)
-    out = np.empty((PLAN_HORIZON_STEPS, 2))
+    out = np.empty((PLAN_HORIZON_STEPS, 3))
     out[:, 0] = ego.x_m + c * local[:, 0] - s * local[:, 1]
     out[:, 1] = ego.y_m + s * local[:, 0] + c * local[:, 1]
+    out[:, 2] = wrap_angle(ego.yaw_rad + yaw_local)
     return out, True
 
 
@@ -485,7 +494,7 @@ class EpisodeRecorder:
         if done:
             self.done = True
             self.records.append((state, checks, self.records[-1][2] if self.records else
-                                 np.zeros((PLAN_HORIZON_STEPS, 2)), False))
+                                 np.zeros((PLAN_HORIZON_STEPS, 3)), False))
         return checks
 
     def wants_plan(self) -> bool:
@@ -512,19 +521,26 @@ class EpisodeRecorder:
         act, planned_from, k_plan = held
         if isinstance(act, TrajectoryAction) and k_plan != state.step_index:
             act = _shift_plan(act, planned_from, state.ego, (state.step_index - k_plan) * DT_S)
-        plan_xy, plan_ok = _plan_in_global(act, state.ego)
+        plan_pose, plan_ok = _plan_in_global(act, state.ego)
         new_state = step(self.context, state, act, planner)
         self.held = held
-        self.records.append((state, self.checks, plan_xy, plan_ok))
+        self.records.append((state, self.checks, plan_pose, plan_ok))
         self.state = new_state
         self.checks = self._check(new_state)
         return new_state
+
+    def terminate(self, reason: EndReason) -> None:
+        """End the episode at the current state (a policy that asked to stop)."""
+        if not self.done:
+            last_plan = self.records[-1][2] if self.records else np.zeros((PLAN_HORIZON_STEPS, 2))
+            self.records.append((self.state, self.checks, last_plan, False))
+            self.done, self.end_reason = True, reason
 
     def episode(self, policy_name: str, wall_s: float = 0.0, policy_s: float = 0.0, render_s: float = 0.0) -> Episode:
         """The Episode recorded so far (a running episode is closed at its current state)."""
         records = self.records
         if not self.done:
-            last_plan = records[-1][2] if records else np.zeros((PLAN_HORIZON_STEPS, 2))
+            last_plan = records[-1][2] if records else np.zeros((PLAN_HORIZON_STEPS, 3))
             records = records + [(self.state, self.checks, last_plan, False)]
         return _episode_from_records(self.context, policy_name, records, self.end_reason, wall_s, policy_s, render_s)
 
@@ -544,8 +560,13 @@ def run_episode(context: SimContext, policy: Policy, renderer: Renderer | None =
             t0 = time.perf_counter()
             obs = recorder.observe(renderer)
             t1 = time.perf_counter()
-            action = policy.plan(obs)
-            policy_s += time.perf_counter() - t1
+            try:
+                action = policy.plan(obs)
+            except PolicyTerminated:
+                recorder.terminate(EndReason.POLICY_TERMINATED)
+                break
+            finally:
+                policy_s += time.perf_counter() - t1
             render_s += t1 - t0
             if on_step is not None:
                 on_step(recorder.state, obs)
@@ -572,7 +593,8 @@ def _episode_from_records(context: SimContext, policy_name: str, records, end_re
         actor_speed_mps=np.array([s.actors.speed_mps for s in states]).reshape(len(states), -1),
         actor_valid=np.array([s.actors.valid for s in states]).reshape(len(states), -1),
         actor_mode=states[0].actors.mode.copy(),
-        plan_xy=np.array([r[2] for r in records]), plan_valid=np.array([r[3] for r in records]),
+        plan_xy=np.array([r[2][:, :2] for r in records]), plan_yaw_rad=np.array([r[2][:, 2] for r in records]),
+        plan_valid=np.array([r[3] for r in records]),
         collision=np.array([c.collision for c in checks]), collided_actor=np.array([c.collided_actor for c in checks]),
         collision_type=np.array([c.collision_type for c in checks]),
         at_fault_collision=np.array([c.at_fault_collision for c in checks]),

@@ -25,3 +25,8 @@ class ConfigError(SplatsimError):
 
 class ActionError(SplatsimError):
     """An action (trajectory or controls) that the engine cannot execute."""
+
+
+class PolicyTerminated(SplatsimError):
+    """A policy ended its episode early (an AlpaSim driver's `terminate_session`). `run_episode`
+    ends the episode with EndReason.POLICY_TERMINATED; anywhere else it reaches the user."""

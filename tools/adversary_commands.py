@@ -7,6 +7,7 @@ render.bev.bev_frame as the snapshot function (scenarios may not import render).
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import List, Optional
@@ -102,7 +103,9 @@ def generate(
     collision_type: str = typer.Option("any", help="rear-end | cut-in | head-on | any."),
     ray_address: Optional[str] = typer.Option(None, help="Ray cluster address ('auto': the running cluster)."),
     workers: int = typer.Option(2, help="CPUs of the local Ray started when no --ray-address is given (0: no Ray)."),
-    policy: str = typer.Option("expert", help="Reference ego: expert | idm | constant-velocity."),
+    policy: str = typer.Option("expert", help="Reference ego: expert | idm | constant-velocity | grpc://HOST:PORT | "
+                                              "unix://PATH | egodriver://HOST:PORT (any --policy of `run`)."),
+    egodriver_config: Optional[Path] = typer.Option(None, help="Camera map and options of an egodriver:// policy."),
     seed: int = typer.Option(0, help="Base seed (same seed, same scenarios, bit for bit)."),
     checkpoint: Optional[Path] = typer.Option(None, help="Adversary checkpoint (default: the shipped one)."),
     version: str = typer.Option("v1.0-mini", help="Dataset version folder under each dataroot."),
@@ -119,17 +122,19 @@ def generate(
     as_json: bool = typer.Option(False, "--json", help="Print summary.json to stdout."),
 ) -> None:
     """Generate safety-critical scenarios with adversarial diffusion actors (resumable, on Ray)."""
+    from policies_api.resolve import check_policy_names, resolve_policy
     from scenarios.adversary.planner import PlannerConfig
     from scenarios.adversary.realism import RealismConfig
     from scenarios.generate import GenerateConfig, generate_scenarios
 
+    check_policy_names([policy], egodriver_config)
     config = GenerateConfig(
         dataroots=tuple(str(d) for d in dataroot), out_dir=str(out), version=version, scenes=tuple(scenes),
         per_scene=per_scene, collision_type=collision_type, policy=policy, seed=seed, workers=workers,
         ray_address=ray_address, checkpoint=str(checkpoint) if checkpoint else None,
         planner=PlannerConfig(aggressiveness=aggressiveness, ddim_steps=ddim_steps, num_samples=samples),
         realism=RealismConfig(ttc_threshold_s=ttc_threshold), episode_steps=int(round(episode_seconds * 10)),
-        reactive=reactive)
+        reactive=reactive, policy_factory=functools.partial(resolve_policy, egodriver_config=egodriver_config))
     summary = generate_scenarios(config, snapshot=_bev_snapshot if snapshots else None, progress=progress)
     if as_json:
         print(json.dumps(summary, indent=2, default=str))

@@ -6,6 +6,7 @@ project's exceptions into a one-line error and exit status 2.
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import typer
@@ -36,7 +37,17 @@ app.add_typer(adversary_app, name="adversary")
 app.add_typer(bench.app, name="bench")
 
 
+def exit_on_sigterm() -> None:
+    """Make SIGTERM exit through SystemExit (status 143), so that cleanups run: temporaries of outputs are
+    removed (a default SIGTERM kills the process where it stands)."""
+    def on_sigterm(signum, frame):  # noqa: ARG001
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+
 def main() -> None:
+    exit_on_sigterm()
     try:
         app()
     except SplatsimError as err:

@@ -24,9 +24,15 @@ def serve(
     version: str = typer.Option("v1.0-mini", help="Dataset version folder under each dataroot."),
     scenario_dir: List[Path] = typer.Option([], help="Folder of *.scenario.npz files to serve (repeatable)."),
     max_sessions: int = typer.Option(16, help="Most concurrent sessions; more get RESOURCE_EXHAUSTED."),
+    max_sessions_per_client: int = typer.Option(8, help="Most sessions of one client (one TCP connection; all "
+                                                "Unix-socket clients count as one); more get RESOURCE_EXHAUSTED."),
     idle_timeout: float = typer.Option(300.0, help="Close sessions idle this long, seconds (vanished clients)."),
+    orphan_timeout: float = typer.Option(10.0, help="Close sessions idle this long whose client's TCP connection "
+                                         "has closed, seconds."),
     max_message_mb: int = typer.Option(64, help="Largest message sent or received, MiB."),
     workers: int = typer.Option(16, help="Handler threads."),
+    max_concurrent_rpcs: int = typer.Option(256, help="Calls in the server at once (running or waiting for a "
+                                            "thread); more get RESOURCE_EXHAUSTED."),
     grace: float = typer.Option(5.0, help="On SIGTERM/SIGINT: seconds calls in flight may take to finish."),
     render: bool = typer.Option(True, help="Render camera images (sessions without cameras never render)."),
     backend: str = typer.Option("auto", help="Rasterizer: auto (gsplat on CUDA, else cpu) | cpu | gsplat | torch."),
@@ -52,8 +58,8 @@ def serve(
         raise ConfigError("nothing to serve: pass --dataroot DIR (nuScenes layout) and/or --scenario-dir DIR")
     if port < -1 or port > 65535:
         raise ConfigError(f"--port {port} is out of range (0..65535, or -1 for no TCP)")
-    if max_message_mb < 1:
-        raise ConfigError("--max-message-mb must be >= 1")
+    if max_message_mb < 1 or workers < 1 or max_concurrent_rpcs < workers:
+        raise ConfigError("--max-message-mb and --workers must be >= 1, and --max-concurrent-rpcs >= --workers")
     token = read_token_file(auth_token_file) if auth_token_file else None
     tls = server_tls(tls_cert, tls_key, tls_client_ca)
     catalog = ScenarioCatalog(dataroots=[(d, version) for d in dataroot], scenario_dirs=list(scenario_dir))
@@ -63,8 +69,10 @@ def serve(
     if render and factory is None:
         console.print("[yellow]note:[/] no renderer available; sessions that ask for cameras get FAILED_PRECONDITION")
     config = ServerConfig(host=host, port=None if port == -1 else port, unix_socket=str(unix) if unix else None,
-                          max_sessions=max_sessions, idle_timeout_s=idle_timeout,
-                          max_message_bytes=max_message_mb * 2**20, max_workers=workers, grace_s=grace,
+                          max_sessions=max_sessions, max_sessions_per_client=max_sessions_per_client,
+                          idle_timeout_s=idle_timeout, orphan_timeout_s=orphan_timeout,
+                          max_message_bytes=max_message_mb * 2**20, max_workers=workers,
+                          max_concurrent_rpcs=max_concurrent_rpcs, grace_s=grace,
                           auth_token=token, tls=tls, reveal_paths=reveal_paths)
     server = SimulatorServer(catalog, config, factory).start()
     if as_json:

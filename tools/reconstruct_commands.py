@@ -69,6 +69,8 @@ def reconstruct(
     report: Optional[Path] = typer.Option(None, help="Report folder (default: OUT-stem.report beside OUT)."),
     seed: int = typer.Option(0, help="Seed of the frame order, initial points and densification."),
     threads: int = typer.Option(1, help="CPU threads for torch on the CPU path (small images gain little from more)."),
+    rasterizer: str = typer.Option("tile", help="CPU rasterizer: tile (numba, real resolutions) | torch (the dense "
+                                                "reference, tiny images only)."),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics summary as JSON."),
 ) -> None:
     """Fit a Gaussian scene to a logged scene's camera images and write it for `splatsim render --scene-file`.
@@ -82,8 +84,8 @@ def reconstruct(
         dataroot=dataroot, scene=scene, out=out, version=version, cameras=tuple(cameras), steps=steps,
         resolution=parse_resolution_or_scale(resolution) if resolution else None, device=device, every=every,
         max_frames=max_frames, keyframes_only=keyframes_only, holdout_every=holdout_every, sh_degree=sh_degree,
-        init=init, init_points=init_points, max_gaussians=max_gaussians, report=report, seed=seed, threads=threads
-    ).resolved()
+        init=init, init_points=init_points, max_gaussians=max_gaussians, report=report, seed=seed, threads=threads,
+        rasterizer=rasterizer).resolved()
     bar, update = _progress(config.steps)
     with bar:
         result = reconstruct_scene(config, update, log=console.print)

@@ -14,6 +14,7 @@ from evaluation.demo import RENDERED_POLICY, DemoConfig, run_demo
 from evaluation.run_folder import RunConfig, RunResult, run_one
 from evaluation.scenario_refs import load_scenario_from_args
 from evaluation.scene_renderer import build_renderer
+from tools.score_options import EGODRIVER_CONFIG_HELP
 
 console = Console(stderr=True)
 
@@ -35,7 +36,12 @@ SCENARIO_OPTIONS = dict(
     scenario_file=typer.Option(None, help="A .scenario.npz file instead of --dataroot/--scene."),
 )
 POLICY_HELP = ("expert | constant-velocity | idm | noisy | laggy | over-cautious | aggressive | grpc://HOST:PORT | "
-               "unix://PATH (a DrivingPolicy server).")
+               "unix://PATH (a DrivingPolicy server) | egodriver://HOST:PORT | egodriver+unix://PATH (an AlpaSim "
+               "driver).")
+
+
+def _path(path: Optional[Path]) -> str | None:
+    return str(path) if path is not None else None
 
 
 def run(
@@ -44,6 +50,7 @@ def run(
     version: str = SCENARIO_OPTIONS["version"],
     scenario_file: Optional[Path] = SCENARIO_OPTIONS["scenario_file"],
     policy: str = typer.Option("expert", help=POLICY_HELP),
+    egodriver_config: Optional[Path] = typer.Option(None, help=EGODRIVER_CONFIG_HELP),
     camera: List[str] = typer.Option([], help="Camera to render for the policy (repeatable), e.g. CAM_FRONT."),
     width: int = typer.Option(480, help="Rendered image width, pixels."),
     height: int = typer.Option(270, help="Rendered image height, pixels."),
@@ -59,7 +66,8 @@ def run(
     renderer = build_renderer(scenario, list(camera), width, height) if camera else None
     provenance = {"dataroot": str(dataroot) if dataroot else None, "version": version,
                   "scenario_file": str(scenario_file) if scenario_file else None}
-    config = RunConfig(policy, reactive, steps, start_step, video, provenance=provenance)
+    config = RunConfig(policy, reactive, steps, start_step, video, provenance=provenance,
+                       egodriver_config=_path(egodriver_config))
     _report(run_one(scenario, config, out, renderer), out, as_json)
 
 
@@ -71,6 +79,7 @@ def render(
     scene_file: Optional[Path] = typer.Option(None, help="Gaussian scene PLY (from `data build-scene` or "
                                                          "`data reconstruct`); default: build the procedural street."),
     policy: str = typer.Option("expert", help=POLICY_HELP),
+    egodriver_config: Optional[Path] = typer.Option(None, help=EGODRIVER_CONFIG_HELP),
     camera: List[str] = typer.Option([], help="Cameras to render (repeatable); default: the whole rig."),
     width: int = typer.Option(480, help="Image width per camera, pixels."),
     height: int = typer.Option(270, help="Image height per camera, pixels."),
@@ -89,8 +98,8 @@ def render(
                   "scenario_file": str(scenario_file) if scenario_file else None,
                   "scene_file": str(scene_file) if scene_file else None}
     with console.status(f"rendering the episode ({backend} backend)"):
-        result = run_one(scenario, RunConfig(policy, reactive, steps, start_step, True, True, provenance), out,
-                         renderer)
+        result = run_one(scenario, RunConfig(policy, reactive, steps, start_step, True, True, provenance,
+                                             _path(egodriver_config)), out, renderer)
     _report(result, out, as_json)
 
 

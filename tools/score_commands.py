@@ -18,7 +18,8 @@ from sim.scoring.traffic import Traffic
 from tools.score_options import PseudoSimOptions, ScenarioOptions, expand_options
 
 POLICY_HELP = ("expert | constant-velocity | idm | noisy | laggy | over-cautious | aggressive | grpc://HOST:PORT | "
-               f"unix://PATH (repeatable); with --stage one, a single one of the in-process names or {HUMAN} (the "
+               "unix://PATH | egodriver://HOST:PORT | egodriver+unix://PATH (repeatable); with --stage one, a single "
+               f"one of the in-process names or {HUMAN} (the "
                "logged trajectory).")
 STAGES = ("both", "one")
 

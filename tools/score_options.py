@@ -23,6 +23,10 @@ from sim.scoring.pseudo_sim import PseudoSimConfig
 from sim.scoring.stage_two import FrameConfig, StageTwoConfig
 from sim.scoring.traffic import Traffic
 
+EGODRIVER_CONFIG_HELP = ("YAML/JSON/TOML file for egodriver:// policies: camera map (splatsim name -> the driver's "
+                         "logical id), image format, route waypoints and padding (policies_api/egodriver/config.py). "
+                         "Default: the six nuScenes cameras onto AlpaSim's usual ids, JPEG, 20 waypoints 4.2 m apart.")
+
 
 def _option(default, *decls: str, help: str):
     """A dataclass field that is also a typer option (its default and help)."""
@@ -58,13 +62,16 @@ class PseudoSimOptions:
                                                "score, 0 for correlate.")
     stride_s: Optional[float] = _option(None, help="Seconds between frames. Default: 2 for score, 1 for correlate.")
     first_frame_s: float = _option(0.5, help="Time of the first frame (>= 0.5 s, its -0.5 s frame must be logged).")
+    starts: str = _option("rollout", help="Stage-two starts: rollout (the 3.5 s / 4 s states of a fixed family of "
+                                           "plans rolled out from each frame, NAVSIM v2) | grid (offsets around the "
+                                           "log: --lateral, --longitudinal, --heading, --speed) | sample.")
     lateral: List[float] = _option([-1.0, 0.0, 1.0], "--lateral", help="Stage-two lateral offsets, m (repeatable).")
     longitudinal: List[float] = _option([-4.0, 0.0, 4.0], "--longitudinal",
                                         help="Stage-two longitudinal offsets, m (repeatable).")
     heading: List[float] = _option([0.0], "--heading", help="Stage-two heading offsets, rad (repeatable).")
     speed: List[float] = _option([0.0], "--speed", help="Stage-two speed offsets, m/s (repeatable; added to the log's "
                                                          "speed and 0.5 /s x the longitudinal offset).")
-    sample_starts: int = _option(0, help="Draw this many random stage-two starts instead of the grid (0: grid).")
+    sample_starts: int = _option(0, help="Draw this many random stage-two starts (implies --starts sample).")
     sigma2: float = _option(0.1, "--sigma2", help="sigma^2 of the proximity weights, m^2 (NAVSIM: 0.1).")
     on_vanished: str = _option("uniform", help="When all weights vanish: uniform (NAVSIM) | nearest | nan. "
                                                "Always flagged.")
@@ -76,6 +83,7 @@ class PseudoSimOptions:
                                                     "ray://HOST:10001).")
     seed: int = _option(0, help="Seed of the degraded policies and of sampled starts.")
     thumbnails: str = _option("first", help="Front-camera PNGs of observations: first (frame) | all | none.")
+    egodriver_config: Optional[Path] = _option(None, "--egodriver-config", help=EGODRIVER_CONFIG_HELP)
     reactive: Optional[bool] = _option(None, "--reactive/--no-reactive",
                                        help="Traffic of every scored rollout: --reactive, vehicles follow the IDM and "
                                             "react to the ego (NAVSIM v2); --no-reactive, the log is replayed. "
@@ -102,7 +110,8 @@ class PseudoSimOptions:
         if stride_s <= 0:
             raise ConfigError(f"--stride-s must be > 0, got {stride_s}")
         stage_two = StageTwoConfig(
-            mode="sample" if self.sample_starts else "grid", num_samples=max(self.sample_starts, 1), seed=self.seed,
+            mode="sample" if self.sample_starts else self.starts, num_samples=max(self.sample_starts, 1),
+            seed=self.seed,
             lateral_offsets_m=tuple(self.lateral) or (0.0,), longitudinal_offsets_m=tuple(self.longitudinal) or (0.0,),
             heading_offsets_rad=tuple(self.heading) or (0.0,), speed_offsets_mps=tuple(self.speed) or (0.0,))
         cache_dir = None if self.no_cache else str(self.cache if self.cache is not None else default_cache_dir())
@@ -110,7 +119,8 @@ class PseudoSimOptions:
             render=RenderSettings(tuple(self.cameras) or ("CAM_FRONT",), self.width, self.height, self.backend),
             frames=FrameConfig(first_frame_s=self.first_frame_s, stride_s=stride_s, max_frames=frames or None),
             stage_two=stage_two, pseudo=PseudoSimConfig(sigma_squared_m2=self.sigma2, on_vanished=self.on_vanished),
-            cache_dir=cache_dir, thumbnails=self.thumbnails, seed=self.seed, traffic=self.traffic(Traffic.REACTIVE))
+            cache_dir=cache_dir, thumbnails=self.thumbnails, seed=self.seed, traffic=self.traffic(Traffic.REACTIVE),
+            egodriver_config=str(self.egodriver_config) if self.egodriver_config is not None else None)
 
 
 OPTION_GROUPS = (ScenarioOptions, PseudoSimOptions)

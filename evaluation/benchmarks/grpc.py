@@ -57,7 +57,9 @@ class FrameCacheRenderer:
     def __init__(self, images):
         self.images = images
 
-    def render(self, scenario, state):
+    def render(self, scenario, state, before_camera=None):
+        for i in range(len(self.images.names) if before_camera is not None else 0):
+            before_camera(i)
         return self.images
 
 

@@ -88,13 +88,15 @@ def score_blocks(run: PseudoSimRun) -> list[tuple]:
                  if f.get("stage_one_thumbnail") or any(r.get("thumbnail") for r in f["starts"])]
         for frame in shown[:3]:
             blocks.append(("h3", f"{sc.scene}, frame t={frame['t_s']:.1f} s (step {frame['step']})"))
-            headers = ["start", "lon m", "lat m", "dyaw rad", "dv m/s", "speed m/s"]
+            headers = ["start", "made by", "lon m", "lat m", "dyaw rad", "dv m/s", "speed m/s"]
             for name in names:
                 headers += [f"{name}: weight", f"{name}: EPDMS"]
             rows = []
             for i, start in enumerate(frame["starts"]):
-                row = [i, start["longitudinal_m"], start["lateral_m"], start["heading_offset_rad"],
-                       start["speed_offset_mps"], start["now"]["speed_mps"]]
+                # rollout starts have no offsets around the log
+                row = [i, start["label"], *(start.get(k, "") for k in ("longitudinal_m", "lateral_m",
+                                                                        "heading_offset_rad", "speed_offset_mps")),
+                       start["now"]["speed_mps"]]
                 for name in names:
                     pf = _frame_of(frames_of[name][si], frame["step"])
                     row += [fmt(pf["now"]["weights"][i] if pf else None), fmt(pf["now"]["stage_two_epdms"][i]
@@ -114,8 +116,10 @@ def score_blocks(run: PseudoSimRun) -> list[tuple]:
                 items.append((frame["stage_one_thumbnail"], "stage one: the logged frame"))
             for i, start in enumerate(frame["starts"]):
                 if start.get("thumbnail"):
-                    caption = (f"start {i}: lon {start['longitudinal_m']:+.1f} m, lat {start['lateral_m']:+.1f} m, "
-                               f"dyaw {start['heading_offset_rad']:+.2f}, {start['now']['speed_mps']:.1f} m/s")
+                    where = start["label"] if "longitudinal_m" not in start else (
+                        f"lon {start['longitudinal_m']:+.1f} m, lat {start['lateral_m']:+.1f} m, "
+                        f"dyaw {start['heading_offset_rad']:+.2f}")
+                    caption = f"start {i}: {where}, {start['now']['speed_mps']:.1f} m/s"
                     items.append((start["thumbnail"], caption))
             if items:
                 blocks.append(("gallery", items))

@@ -251,13 +251,14 @@ def rasterize(means: torch.Tensor, quats: torch.Tensor, scales: torch.Tensor, op
               colors: torch.Tensor, viewmats: torch.Tensor, Ks: torch.Tensor, width: int, height: int,
               sh_degree: int | None = None, backgrounds: torch.Tensor | None = None,
               pixel_masks: torch.Tensor | None = None, eps2d: float = EPS2D, near_plane: float = NEAR_PLANE,
-              far_plane: float = FAR_PLANE, max_pairs: int = DEFAULT_MAX_PAIRS):
+              far_plane: float = FAR_PLANE, max_pairs: int = DEFAULT_MAX_PAIRS, compositor=composite):
     """Render C cameras, differentiably; the arguments are `gsplat.rasterization`'s.
 
     means (N, 3), quats (N, 4) w, x, y, z (any norm), scales (N, 3) activated, opacities (N,)
     activated; colors: (N, K, 3) SH coefficients when sh_degree is given, else (N, 3) rgb;
     viewmats (C, 4, 4) world-to-camera (OpenCV axes); Ks (C, 3, 3); backgrounds (C, 3) or None
-    (black); pixel_masks (C, H, W) bool or None (see `composite`).
+    (black); pixel_masks (C, H, W) bool or None (see `composite`); compositor: `composite` or
+    another with its signature (`tile_raster.composite`, the numba tile kernels).
     Returns colors (C, H, W, 4) rgb + expected depth (gsplat's "RGB+ED"), alphas (C, H, W, 1)
     and info {"means2d": (C, N, 2), "radii": (C, N, 2) int32, "depths": (C, N), "width",
     "height", "n_cameras", "gaussian_ids": None}.
@@ -278,7 +279,7 @@ def rasterize(means: torch.Tensor, quats: torch.Tensor, scales: torch.Tensor, op
             rgb = sh_to_color(colors, means - campos, sh_degree)
         bg = None if backgrounds is None else backgrounds[c]
         mask = None if pixel_masks is None else pixel_masks[c]
-        img, alpha, depth = composite(means2d[c], conics, z, radii[c], opacities, rgb, width, height, bg, mask,
+        img, alpha, depth = compositor(means2d[c], conics, z, radii[c], opacities, rgb, width, height, bg, mask,
                                       max_pairs)
         images.append(torch.cat([img, depth[..., None]], -1))
         alphas.append(alpha[..., None])

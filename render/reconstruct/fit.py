@@ -1,4 +1,5 @@
-"""The training loop shared by the CPU path (`diff_raster.rasterize`) and the CUDA path
+"""The training loop shared by the CPU path (`tile_raster.rasterize`, the numba tile rasterizer;
+`diff_raster.rasterize`, the dense torch reference, on request) and the CUDA path
 (`gsplat_fit.rasterize_gsplat`): fit background and actor Gaussians to a FrameSet.
 
 Parameters (gsplat's simple_trainer names): means, quats, scales (logs), opacities (logits),
@@ -46,6 +47,7 @@ import numpy as np
 import torch
 
 from render.gaussians import GaussianScene
+from render.reconstruct import CPU_RASTERIZERS
 from render.reconstruct.data import FrameSet, actor_masks
 from render.reconstruct.diff_raster import quat_multiply, sh_to_color
 from render.reconstruct.init import InitialScene
@@ -153,6 +155,23 @@ class FitResult:
 
 
 RasterizeFn = Callable[..., tuple[torch.Tensor, torch.Tensor, dict]]
+
+
+def rasterizer_for(device: str, cpu_rasterizer: str = "tile") -> tuple[RasterizeFn, str, bool]:
+    """(rasterize function, evaluation backend, whether it takes pixel masks) of a device: gsplat
+    on CUDA; on CPU the numba tile rasterizer ("tile") or the dense torch reference ("torch",
+    small images only)."""
+    if device.startswith("cuda"):
+        from render.reconstruct.gsplat_fit import rasterize_gsplat
+
+        return rasterize_gsplat, "gsplat", False
+    if cpu_rasterizer == "tile":
+        from render.reconstruct.tile_raster import rasterize
+    elif cpu_rasterizer == "torch":
+        from render.reconstruct.diff_raster import rasterize
+    else:
+        raise ValueError(f"CPU rasterizer must be one of {CPU_RASTERIZERS}, not {cpu_rasterizer!r}")
+    return rasterize, "cpu", True
 
 
 def scene_scale(frames: FrameSet) -> float:
@@ -265,9 +284,7 @@ class Trainer:
         if degree > 0:
             self.params["shN"] = torch.nn.Parameter(t(sh[:, 1:]))
         self.params["owner"] = torch.nn.Parameter(t(np.concatenate(owners)), requires_grad=False)
-        self.optimizers = {name: torch.optim.Adam([{"params": [p], "lr": self._base_lr(name), "name": name}],
-                                                  eps=1e-15)
-                           for name, p in self.params.items() if p.requires_grad}
+        self.optimizers = self._optimizers()
         top = frames.images[self.train_index, : max(1, frames.height // 10)].reshape(-1, 3)
         self.sky = SkyModel(config.sky, top.mean(axis=0) if len(top) else np.full(3, 0.5)).to(dev)
         self.sky_optimizer = torch.optim.Adam(self.sky.parameters(), lr=config.lr_sky * config.lr_multiplier) \
@@ -303,6 +320,14 @@ class Trainer:
                 "opacities": c.lr_opacities, "sh0": c.lr_sh0, "shN": c.lr_shN}[name]
         return base * c.lr_multiplier
 
+    def _optimizers(self) -> dict[str, torch.optim.Adam]:
+        """One Adam per trained parameter (gsplat's layout: the strategy swaps their tensors). On
+        CPU the fused kernel: the unfused one is a chain of ~10 passes over each tensor."""
+        fused = self.device.type == "cpu"
+        return {name: torch.optim.Adam([{"params": [p], "lr": self._base_lr(name), "name": name}], eps=1e-15,
+                                       fused=fused)
+                for name, p in self.params.items() if p.requires_grad}
+
     def _set_learning_rates(self) -> None:
         c = self.config
         frac = min(self.step / max(c.steps, 1), 1.0)
@@ -329,6 +354,8 @@ class Trainer:
             sel = torch.arange(len(owner), device=self.device)
         own = owner[sel]
         is_actor = own >= 0
+        # without actors every Gaussian is drawn: no gather (and no scatter in backward)
+        pick = (lambda x: x) if not self.num_actors else (lambda x: x[sel])  # noqa: E731
 
         def live(x: torch.Tensor) -> torch.Tensor:
             if actors_live and background_live:
@@ -338,12 +365,12 @@ class Trainer:
             mask = is_actor if actors_live else ~is_actor
             return torch.where(mask.view(-1, *([1] * (x.dim() - 1))), x, x.detach())
 
-        means = live(p["means"][sel])
-        quats = live(p["quats"][sel])
-        scales = torch.exp(live(p["scales"][sel]))
-        opacities = torch.sigmoid(live(p["opacities"][sel]))
+        means = live(pick(p["means"]))
+        quats = live(pick(p["quats"]))
+        scales = torch.exp(live(pick(p["scales"])))
+        opacities = torch.sigmoid(live(pick(p["opacities"])))
         sh = p["sh0"] if "shN" not in p else torch.cat([p["sh0"], p["shN"]], 1)
-        sh = live(sh[sel])
+        sh = live(pick(sh))
         rot = None
         if self.num_actors and bool(is_actor.any()):
             poses = torch.cat([self.box_poses[f], torch.eye(4, device=self.device)[None]])  # identity last
@@ -486,8 +513,7 @@ class Trainer:
             return False
         self.params = {k: torch.nn.Parameter(v.to(self.device), requires_grad=(k != "owner"))
                        for k, v in state["params"].items()}
-        self.optimizers = {name: torch.optim.Adam([{"params": [p], "lr": self._base_lr(name), "name": name}], eps=1e-15)
-                           for name, p in self.params.items() if p.requires_grad}
+        self.optimizers = self._optimizers()
         for k, o in self.optimizers.items():
             o.load_state_dict(state["optimizers"][k])
         if self.strategy_state is not None and state["strategy_state"] is not None:
@@ -519,9 +545,9 @@ def fit(frames: FrameSet, init: InitialScene, config: FitConfig, train_index: np
         progress: Callable[[int, float, int], None] | None = None) -> FitResult:
     """Fit the initial scene to the training frames (see the module docstring).
 
-    rasterize: `diff_raster.rasterize` (any device) or `gsplat_fit.rasterize_gsplat` (CUDA; pass
-    supports_pixel_masks=False); progress(step, loss, num_gaussians) is called every
-    config.log_every steps and at the end.
+    rasterize, supports_pixel_masks: as `rasterizer_for` gives them (`tile_raster.rasterize` or
+    `diff_raster.rasterize` on CPU, `gsplat_fit.rasterize_gsplat` on CUDA); progress(step, loss,
+    num_gaussians) is called every config.log_every steps and at the end.
     """
     trainer = Trainer(frames, init, config, train_index, rasterize, device, supports_pixel_masks)
     resumed = 0

@@ -153,18 +153,17 @@ def run_selfcheck(out_dir: str | Path, config: SelfCheckConfig = SelfCheckConfig
 
 def _path_for(device: str):
     """(rasterize function, evaluation backend, whether it takes pixel masks) for a device."""
+    from render.reconstruct.fit import rasterizer_for
+
     if device.startswith("cuda"):
-        from render.reconstruct.gsplat_fit import cuda_unavailable_reason, rasterize_gsplat
+        from render.reconstruct.gsplat_fit import cuda_unavailable_reason
 
         reason = cuda_unavailable_reason()
         if reason is not None:
             from sim.errors import ConfigError
 
-            raise ConfigError(f"--device cuda: {reason}; use --device cpu (the pure-torch rasterizer)")
-        return rasterize_gsplat, "gsplat", False
-    from render.reconstruct.diff_raster import rasterize
-
-    return rasterize, "cpu", True
+            raise ConfigError(f"--device cuda: {reason}; use --device cpu (the numba tile rasterizer)")
+    return rasterizer_for(device)
 
 
 def _export(path: Path, result, frames) -> None:

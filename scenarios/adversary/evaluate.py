@@ -160,7 +160,8 @@ def evaluate_adversary(config: EvalConfig, out_dir: str | Path | None = None, pr
                                        guided=(mode != "unguided"), adversarial=(mode == "guided"))
             if mode == "unguided":
                 pcfg = dataclasses.replace(pcfg, num_samples=1)
-            ep, _ = run_adversary_episode(sc, model, cand, pcfg, config.policy, config.episode_steps, config.reactive)
+            ep, _ = run_adversary_episode(sc, model, cand, pcfg, make_policy(config.policy), config.episode_steps,
+                                          config.reactive)
             results[mode] = adversary_outcome(sc, ep, cand.actor, config.realism)
         for mode, o in results.items():
             outcomes[mode].append(o)

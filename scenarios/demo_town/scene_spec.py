@@ -35,6 +35,9 @@ class SceneSpec:
     - ego_start_s_m: where the ego's box centre starts on its first lane.
     - ego_desired_speed_mps: the ego's cruise speed.
     - ego_leader: optional (actor type, bumper gap in m) of a vehicle placed ahead on the ego's route.
+    - ego_waits_in_box: on a left turn that must give way, the ego pulls into the intersection and
+      waits short of the oncoming traffic's path (as drivers do at unprotected lefts) instead of at
+      the stop line.
     - num_cars, num_trucks, num_buses, num_pedestrians: actors placed at the start.
     - mean_spawn_interval_s: mean time between vehicles entering on each entry lane.
     """
@@ -50,3 +53,4 @@ class SceneSpec:
     num_pedestrians: int
     mean_spawn_interval_s: float
     ego_leader: tuple[ActorType, float] | None = None
+    ego_waits_in_box: bool = False

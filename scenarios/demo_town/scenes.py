@@ -59,4 +59,12 @@ DEMO_SCENES: tuple[SceneSpec, ...] = (
         ("north_nb", "curve_nb", "top_eb"), 4.0, 11.0,
         num_cars=12, num_trucks=2, num_buses=0, num_pedestrians=6, mean_spawn_interval_s=10.0,
         ego_leader=(TRUCK, 20.0)),
+    SceneSpec(
+        "scene-demo-0008",
+        "Unprotected left turn in dense oncoming traffic: ego turns left from the avenue's left "
+        "westbound lane onto the south street, pulls into the intersection and waits there for a "
+        "gap in the eastbound traffic.",
+        ("avenue_e_wb_inner", "south_sb"), 100.0, 7.0,
+        num_cars=18, num_trucks=1, num_buses=1, num_pedestrians=0, mean_spawn_interval_s=7.0,
+        ego_waits_in_box=True),
 )

@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 from shapely.geometry import LineString
 
+from scenarios.demo_town.conflicts import opposing_entry_s
 from scenarios.demo_town.paths import (
     AgentPath,
     crossing_intervals,
@@ -63,7 +64,8 @@ PED_THREAT_MARGIN_M = 3.0
 PED_PROBE_M = 0.7  # pedestrians look this far ahead for vehicles in their way
 PED_CLEARANCE_M = 0.3
 PED_KERB_SETBACK_M = 0.8  # pedestrians wait this far short of the road edge
-PED_YIELD_BAND_M = 1.5  # vehicles wait for pedestrians on a crossing this close to their sides
+PED_YIELD_BAND_M = 1.5
+WAIT_IN_BOX_MARGIN_M = 1.0  # vehicles wait for pedestrians on a crossing this close to their sides
 
 
 class Traffic:
@@ -161,6 +163,9 @@ class Traffic:
         ego_lanes = expand_route(town, spec.ego_lanes)
         self.add_vehicle(CAR, np.array([ego.width_m, ego.length_m, ego.height_m]), ego_lanes, spec.ego_start_s_m,
                          0.9 * spec.ego_desired_speed_mps, spec.ego_desired_speed_mps)
+        if spec.ego_waits_in_box:  # its front stops a metre short of the oncoming traffic's path
+            entry_m = opposing_entry_s(town, int(self.connector[0]), 0.5 * ego.width_m)
+            self.s_stop[0] = self.s_box[0] + entry_m - WAIT_IN_BOX_MARGIN_M
         if spec.ego_leader is not None:
             actor, gap_m = spec.ego_leader
             size, desired = self._sample(actor)
@@ -356,7 +361,9 @@ class Traffic:
         v = self.v[vehicles]
         # The stop line, once the vehicle has asked for the intersection and is still waiting.
         asked = self.arrival_step[vehicles] < np.iinfo(np.int64).max
-        stop = np.where(asked & ~self.committed[vehicles] & (front < self.s_box[vehicles]),
+        # (a left-turner waiting inside the box stops at its waiting point there)
+        waiting_until = np.maximum(self.s_box[vehicles], self.s_stop[vehicles])
+        stop = np.where(asked & ~self.committed[vehicles] & (front < waiting_until),
                         np.maximum(self.s_stop[vehicles] - front, 0.0), np.inf)
         # Crossings with pedestrians in the way, unless too close to stop for them.
         before = self.crossings[vehicles, :, 0] - STOP_BEFORE_CROSSING_M - front[:, None]

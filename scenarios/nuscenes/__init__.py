@@ -16,7 +16,9 @@ What a scenario is made of:
 
 Interpolation everywhere is linear in position and shortest-arc in yaw.
 
-Modules: `tables` (loading the tables; every record is read through `NuScenesTables`), `ego`,
+Modules: `tables` (loading the tables; every record is read through `NuScenesTables`), `checks`
+(every value checked before use: finite, sizes > 0, quaternions normalisable, timestamps increasing,
+links), `ego`,
 `actors`, `maps`, `route`, `commands`, `cameras`, `interpolation`, `config`, and `source`
 (`NuScenesSource`, which composes them).
 """

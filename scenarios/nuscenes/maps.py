@@ -71,6 +71,7 @@ class RoadMaps:
             raise _map_load_error(path, err) from None
         if nmap.version != MAP_EXPANSION_VERSION:
             raise _map_version_error(path, nmap.version)
+        check_map_values(path, nmap)
         self._maps[location] = nmap
         return nmap
 
@@ -141,6 +142,56 @@ class RoadMaps:
             successor_offsets=np.concatenate([[0], np.cumsum([len(s) for s in successors])]).astype(np.int64),
             successor_indices=np.array([i for s in successors for i in s], dtype=np.int64),
         )
+
+
+def check_map_values(path: Path, nmap: NuScenesMap) -> None:
+    """A DatasetError naming the map file, the record and the field whose number would bend the road
+    map silently: a node coordinate that is no finite number, or an arcline path piece with a pose,
+    radius or length that is not finite (radius > 0 and lengths >= 0 too)."""
+    def bad(layer: str, token: str, field_name: str, value, problem: str) -> DatasetError:
+        return DatasetError(f"{path}: {layer} record {token} has {field_name} {value!r}: {problem}; repair or "
+                            "re-download the map")
+
+    try:
+        xy = np.array([(n["x"], n["y"]) for n in nmap.node], dtype=np.float64).reshape(-1, 2)
+        finite = np.isfinite(xy).all(axis=1)
+    except (KeyError, TypeError, ValueError):
+        finite = np.array([isinstance(n.get("x"), (int, float)) and isinstance(n.get("y"), (int, float))
+                           for n in nmap.node])
+    if not finite.all():
+        node = nmap.node[int(np.argmin(finite))]
+        raise bad("node", node.get("token"), "x, y", (node.get("x"), node.get("y")), "coordinates must be finite "
+                  "numbers (metres)")
+    pieces = [(token, piece) for token, token_pieces in nmap.arcline_path_3.items() for piece in token_pieces]
+    try:
+        ok = _arcline_pieces_ok(np.array([_arcline_numbers(piece) for _, piece in pieces], np.float64).reshape(-1, 10))
+    except (KeyError, TypeError, ValueError):  # a missing field, a non-number, a list of another length
+        ok = np.array([_arcline_piece_ok(piece) for _, piece in pieces])
+    if not ok.all():
+        token, piece = pieces[int(np.argmin(ok))]
+        raise bad("arcline_path_3", token, "a piece", piece, "start_pose and end_pose are 3 finite numbers, radius "
+                  "a finite number > 0, segment_length 3 finite numbers >= 0")
+
+
+def _arcline_numbers(piece: dict) -> list:
+    """start_pose (3), end_pose (3), radius, segment_length (3) of an arcline path piece; a KeyError or
+    ValueError when a field is missing or of another length."""
+    start, end, lengths = piece["start_pose"], piece["end_pose"], piece["segment_length"]
+    if (len(start), len(end), len(lengths)) != (3, 3, 3):
+        raise ValueError("an arcline piece field of another length")
+    return [*start, *end, piece["radius"], *lengths]
+
+
+def _arcline_pieces_ok(values: np.ndarray) -> np.ndarray:
+    """(K,) bool of (K, 10) pieces' numbers (see _arcline_numbers)."""
+    return np.isfinite(values).all(axis=1) & (values[:, 6] > 0) & (values[:, 7:] >= 0).all(axis=1)
+
+
+def _arcline_piece_ok(piece: dict) -> bool:
+    try:
+        return bool(_arcline_pieces_ok(np.array([_arcline_numbers(piece)], np.float64))[0])
+    except (KeyError, TypeError, ValueError):
+        return False
 
 
 def _map_version_error(path: Path, version: str) -> DatasetError:

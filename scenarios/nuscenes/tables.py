@@ -1,7 +1,8 @@
 """The dataroot's tables: loading them through nuscenes-devkit, and reading their records.
 
-Every record the adapter uses is read through `NuScenesTables`, so a dangling token or a
-missing record surfaces as a DatasetError that names the file and the record referring to it.
+Each table file is parsed once, checked by `checks.check_tables` and handed to the devkit. Every
+record the adapter uses is read through `NuScenesTables`, so a dangling token or a missing record
+surfaces as a DatasetError that names the file and the record referring to it.
 """
 
 from __future__ import annotations
@@ -12,24 +13,13 @@ from pathlib import Path
 
 from nuscenes.nuscenes import NuScenes
 
+from scenarios.nuscenes.checks import check_tables
 from sim.errors import DatasetError
 
 # The tables NuScenes() opens; all must exist.
 TABLE_NAMES = ("category", "attribute", "visibility", "instance", "sensor", "calibrated_sensor", "ego_pose",
                "log", "scene", "sample", "sample_data", "sample_annotation", "map")
 EGO_POSE_CHANNEL = "LIDAR_TOP"  # the 10 Hz channel whose sweeps carry ego poses
-
-# Token links that NuScenes() follows while building its reverse index:
-# (table, field, table the field points into). Used only to explain a KeyError.
-_INDEXED_LINKS = (
-    ("sample_annotation", "instance_token", "instance"),
-    ("instance", "category_token", "category"),
-    ("sample_data", "calibrated_sensor_token", "calibrated_sensor"),
-    ("calibrated_sensor", "sensor_token", "sensor"),
-    ("sample_data", "sample_token", "sample"),
-    ("sample_annotation", "sample_token", "sample"),
-)
-
 
 class NuScenesTables:
     """One dataroot's tables, loaded and indexed once.
@@ -113,51 +103,46 @@ def load_tables(dataroot: Path, version: str) -> NuScenes:
         raise DatasetError(f"{dataroot} is not a nuScenes dataroot for version {version!r}: missing "
                            f"{', '.join(missing)}. Pass the dataroot that contains {version}/ (and maps/), "
                            f"or the right version.{hint}")
+    tables = {table: read_table(table_root, table) for table in TABLE_NAMES}
+    check_tables(table_root, tables)
     # NuScenes() asserts that every map record's PNG mask exists; check first to name the file.
-    for record in read_table(table_root, "map"):
+    for record in tables["map"]:
         png = dataroot / str(record.get("filename", ""))
         if not png.is_file():
-            raise DatasetError(f"{table_root / 'map.json'}: record {record.get('token')} names the map mask {png}, "
+            raise DatasetError(f"{table_root / 'map.json'}: record {record['token']} names the map mask {png}, "
                                "which is missing. nuscenes-devkit needs it to load the tables: restore the "
                                "maps/*.png files of the dataset.")
     try:
-        return NuScenes(version=version, dataroot=str(dataroot), verbose=False)
-    except json.JSONDecodeError:
-        for table in TABLE_NAMES:
-            read_table(table_root, table)  # raises the DatasetError naming the broken table
-        raise
-    except KeyError as err:
-        raise _broken_link_error(table_root, err.args[0] if err.args else "") from None
+        return _CheckedNuScenes(tables, version=version, dataroot=str(dataroot), verbose=False)
     except Exception as err:  # noqa: BLE001 - the devkit signals bad records with bare Exception/AssertionError
         raise DatasetError(f"nuscenes-devkit could not load the tables in {table_root}: "
                            f"{type(err).__name__}: {err}. Repair or re-export the dataset.") from None
 
 
-def read_table(table_root: Path, table: str) -> list[dict]:
-    """The records of one table file; a DatasetError when it is not JSON or not a list."""
+class _CheckedNuScenes(NuScenes):
+    """NuScenes on tables already read and checked, so that each file is parsed once."""
+
+    def __init__(self, tables: dict[str, list[dict]], **kwargs):
+        self._checked_tables = tables
+        super().__init__(**kwargs)
+
+    def __load_table__(self, table_name: str) -> list[dict]:
+        if table_name in self._checked_tables:
+            return self._checked_tables[table_name]
+        return super().__load_table__(table_name)  # optional tables the adapter does not read (lidarseg)
+
+
+def read_table(table_root: Path, table: str) -> list:
+    """The records of one table file; a DatasetError naming the file when it is empty, not JSON or not a list."""
     path = table_root / f"{table}.json"
+    data = path.read_bytes()
+    if not data.strip():
+        raise DatasetError(f"{path} is empty: restore the file from the dataset (a table without records is [])")
     try:
-        with open(path) as f:
-            records = json.load(f)
-    except json.JSONDecodeError as err:
-        raise DatasetError(f"{path} is not valid JSON ({err}): restore the file from the dataset") from None
+        records = json.loads(data)
+    except ValueError as err:  # JSONDecodeError, or UnicodeDecodeError for binary garbage
+        raise DatasetError(f"{path} is not valid JSON ({type(err).__name__}: {err}): restore the file from the "
+                           "dataset") from None
     if not isinstance(records, list):
         raise DatasetError(f"{path} holds a {type(records).__name__}, not a list of records: restore the file")
     return records
-
-
-def _broken_link_error(table_root: Path, missing: str) -> DatasetError:
-    """Explain the KeyError NuScenes() raised while indexing: which record links to what."""
-    for table, field_name, target in _INDEXED_LINKS:
-        for record in read_table(table_root, table):
-            if record.get(field_name) == missing:
-                return DatasetError(
-                    f"{table_root / (table + '.json')}: record {record.get('token')} has {field_name} {missing!r}, "
-                    f"which is not in {table_root / (target + '.json')}. The dataset is inconsistent: repair "
-                    "the link or re-export it.")
-    if any(log.get("token") == missing for log in read_table(table_root, "log")):
-        return DatasetError(f"{table_root / 'log.json'}: log {missing!r} is in no log_tokens list of "
-                            f"{table_root / 'map.json'}: add it to its map record")
-    return DatasetError(f"{table_root}: nuscenes-devkit looked up {missing!r} while indexing the tables and no "
-                        "table holds it (a broken token link or a record missing a field): repair or re-export "
-                        "the dataset")

@@ -215,10 +215,15 @@ def _reference_kernel(t_knots, xy_local, yaw_local, ox, oy, oyaw, dt_s):
     speed (central differences; `_with_fitted_speed` replaces them) and curvature. Also returns
     the index of the first dense point at or after the first knot.
 
-    The path is the plan itself, extended backward along its first segment to before t = 0 at
-    the first segment's speed; it does not start at the ego. So an ego that is ahead of its plan
+    The path is the plan itself, extended backward from its first pose to before t = 0 at the
+    first segment's speed; it does not start at the ego. So an ego that is ahead of its plan
     projects behind it and is told to slow down, rather than reading "drive back to that
-    point" as forward speed.
+    point" as forward speed. The extension continues the plan's curvature at its first pose
+    (`_initial_curvature`) as an arc, headings turning with it, and the curvature is then
+    measured along the whole path: the engine replans every step and so always tracks a
+    reference near its start, where a straight extension would halve the curvature (measured
+    over metres of path, half of them on the extension) and leave a steady heading error in
+    every curve, and the closed loop would disagree with the rollouts EPDMS compares.
     """
     k = t_knots.shape[0]
     kt = np.empty(k + 1)
@@ -237,28 +242,48 @@ def _reference_kernel(t_knots, xy_local, yaw_local, ox, oy, oyaw, dt_s):
     if k == 1:
         kt[0], kx[0], ky[0], kyaw[0] = 0.0, 0.0, 0.0, 0.0  # one knot: the path runs from the ego to it
     else:
+        # The extension reaches 0.5 s before now; it is built below, this knot only pins the grid.
+        kt[0], kx[0], ky[0], kyaw[0] = -0.5, kx[1], ky[1], kyaw[1]
+    n = int(math.floor((kt[k] - kt[0]) / dt_s + 0.5)) + 1
+    t = kt[0] + np.arange(n) * dt_s
+    t[n - 1] = kt[k]
+    i1 = 0
+    if k > 1:
+        while i1 < n - 1 and t[i1] < kt[1] - 1e-9:
+            i1 += 1
+    local = np.empty((n, 2))
+    yaw = np.empty(n)
+    for i in range(i1, n):
+        local[i, 0] = _interp(t[i], kt, kx)
+        local[i, 1] = _interp(t[i], kt, ky)
+        yaw[i] = oyaw + _interp(t[i], kt, kyaw)
+    if k > 1:
+        plan_arc = np.zeros(n - i1)
+        for i in range(1, n - i1):
+            plan_arc[i] = plan_arc[i - 1] + math.hypot(local[i1 + i, 0] - local[i1 + i - 1, 0],
+                                                       local[i1 + i, 1] - local[i1 + i - 1, 1])
+        kappa0 = _initial_curvature(plan_arc, yaw[i1:], CURVATURE_MIN_ARC_M)
         dx = kx[2] - kx[1]
         dy = ky[2] - ky[1]
         length = math.hypot(dx, dy)
         v_first = length / (kt[2] - kt[1])
-        ux, uy = (dx / length, dy / length) if length > 1e-9 else (math.cos(kyaw[1]), math.sin(kyaw[1]))
-        back_s = kt[1] + 0.5
-        kt[0] = kt[1] - back_s
-        kx[0] = kx[1] - ux * v_first * back_s
-        ky[0] = ky[1] - uy * v_first * back_s
-        kyaw[0] = kyaw[1]
-    n = int(math.floor((kt[k] - kt[0]) / dt_s + 0.5)) + 1
-    t = kt[0] + np.arange(n) * dt_s
-    t[n - 1] = kt[k]
+        # The tangent at the first pose: the first chord's direction turned back by half its arc.
+        theta = math.atan2(dy, dx) - 0.5 * kappa0 * length if length > 1e-9 else kyaw[1]
+        for i in range(i1):
+            back_m = v_first * (kt[1] - t[i])
+            turn = kappa0 * back_m
+            if abs(turn) > 1e-9:
+                local[i, 0] = kx[1] - (math.sin(theta) - math.sin(theta - turn)) / kappa0
+                local[i, 1] = ky[1] - (math.cos(theta - turn) - math.cos(theta)) / kappa0
+            else:
+                local[i, 0] = kx[1] - back_m * math.cos(theta)
+                local[i, 1] = ky[1] - back_m * math.sin(theta)
+            yaw[i] = oyaw + kyaw[1] - turn
     c, s_ = math.cos(oyaw), math.sin(oyaw)
     xy = np.empty((n, 2))
-    yaw = np.empty(n)
     for i in range(n):
-        lx = _interp(t[i], kt, kx)
-        ly = _interp(t[i], kt, ky)
-        xy[i, 0] = ox + c * lx - s_ * ly
-        xy[i, 1] = oy + s_ * lx + c * ly
-        yaw[i] = oyaw + _interp(t[i], kt, kyaw)
+        xy[i, 0] = ox + c * local[i, 0] - s_ * local[i, 1]
+        xy[i, 1] = oy + s_ * local[i, 0] + c * local[i, 1]
     arc = np.zeros(n)
     for i in range(1, n):
         arc[i] = arc[i - 1] + math.hypot(xy[i, 0] - xy[i - 1, 0], xy[i, 1] - xy[i - 1, 1])
@@ -269,11 +294,28 @@ def _reference_kernel(t_knots, xy_local, yaw_local, ox, oy, oyaw, dt_s):
         if hi > lo:
             speed[i] = max((arc[hi] - arc[lo]) / (t[hi] - t[lo]), 0.0)
     curv = path_curvature_kernel(arc, yaw, CURVATURE_MIN_ARC_M)
-    i1 = 0
-    if k > 1:
-        while i1 < n - 1 and t[i1] < kt[1] - 1e-9:
-            i1 += 1
     return t, xy, yaw, arc, speed, curv, i1
+
+
+@njit(cache=True)
+def _initial_curvature(arc_m, yaw_rad, min_arc_m):
+    """Curvature (1/m) at the start of a path (n,) arclengths / unwrapped headings: the slope at
+    s = 0 of a least-squares quadratic heading(s) over the first min_arc_m of path (exact where
+    the curvature changes linearly, as `path_curvature_kernel`'s centred windows are further on;
+    a one-sided window would read a turn ahead as curvature now). 0 where the path is shorter
+    than half of min_arc_m, as there."""
+    m = 0
+    while m < arc_m.shape[0] and arc_m[m] <= min_arc_m:
+        m += 1
+    if m < 3 or arc_m[m - 1] <= 0.5 * min_arc_m:
+        return 0.0
+    normal = np.zeros((3, 3))
+    rhs = np.zeros(3)
+    for j in range(m):
+        basis = np.array([1.0, arc_m[j], arc_m[j] * arc_m[j]])
+        normal += np.outer(basis, basis)
+        rhs += basis * yaw_rad[j]
+    return np.linalg.solve(normal, rhs)[1]
 
 
 @njit(cache=True)

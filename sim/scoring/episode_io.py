@@ -18,7 +18,7 @@ from sim.engine import Episode
 from sim.errors import SplatsimError
 from sim.types.state import EndReason
 
-EPISODE_FORMAT_VERSION = 1
+EPISODE_FORMAT_VERSION = 2  # 2: plans carry their headings (plan_yaw_rad)
 _STRING_FIELDS = ("scenario_name", "policy_name", "end_reason")
 _INT_FIELDS = ("start_step",)
 _BOOL_FIELDS = ("reactive",)
@@ -77,7 +77,7 @@ def load_episode(path: str | Path) -> Episode:
         else:
             values[f.name] = a
     s = len(values["step_index"])
-    for name in ("t_us", "ego_xy", "ego_yaw_rad", "actor_xy", "plan_xy", "collision", "route_s_m"):
+    for name in ("t_us", "ego_xy", "ego_yaw_rad", "actor_xy", "plan_xy", "plan_yaw_rad", "collision", "route_s_m"):
         if len(values[name]) != s:
             raise EpisodeFileError(f"episode file {path}: field {name!r} has {len(values[name])} rows, step_index "
                                    f"{s}: the file is inconsistent; write it again")

@@ -281,20 +281,12 @@ def _episode_states(episode: Episode) -> np.ndarray:
 
 
 def _plan_proposal(episode: Episode, i: int) -> tuple[np.ndarray, np.ndarray]:
-    """The plan recorded at state i as (40, 2) xy and (40,) yaw in that state's ego frame; the
-    headings follow the plan's path (the episode records positions only)."""
+    """The plan recorded at state i as (40, 2) xy and (40,) yaw in that state's ego frame, with
+    the headings the policy planned (a heading from the plan's displacements would be noise where
+    the plan stands or creeps, and its first step from the ego the tracking offset)."""
     ego_xy = episode.ego_xy[i]
     yaw0 = float(episode.ego_yaw_rad[i])
-    pts = np.vstack([ego_xy[None], episode.plan_xy[i]])
-    d = np.diff(pts, axis=0)
-    moving = np.hypot(d[:, 0], d[:, 1]) > 1e-3
-    heading = np.empty(len(d))
-    last = yaw0
-    for k in range(len(d)):
-        if moving[k]:
-            last = math.atan2(d[k, 1], d[k, 0])
-        heading[k] = last
-    return global_to_local_xy(episode.plan_xy[i], ego_xy, yaw0), wrap_angle(heading - yaw0)
+    return global_to_local_xy(episode.plan_xy[i], ego_xy, yaw0), wrap_angle(episode.plan_yaw_rad[i] - yaw0)
 
 
 def _t(episode: Episode, i: int) -> float:

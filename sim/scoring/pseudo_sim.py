@@ -9,10 +9,11 @@ One scored frame (log step k) is two groups, "now" (k) and "prev" (k - 0.5 s):
 
 - stage one: the policy plans from the real observation at the frame and its plan is scored with
   EPDMS (`score_proposal` at the logged ego): S1.
-- stage two: the policy plans again from each of N synthetic start states s_i placed around the
-  logged ego 4 s after the frame (`sim.scoring.stage_two`); each plan is scored with EPDMS from its
-  start state at step k + 40, HC seeing the history that led to the start (`StartGroup.history`):
-  S2_i. The "prev" group's starts are the same offsets around the log at k + 35 (4 s after k - 5).
+- stage two: the policy plans again from each of N synthetic start states s_i 4 s after the frame
+  (`sim.scoring.stage_two`: by default the 4 s states of a fixed family of plans rolled out from
+  the frame); each plan is scored with EPDMS from its start state at step k + 40, HC seeing the
+  history that led to the start (`StartGroup.history`): S2_i. The "prev" group's starts are the
+  same rollouts' states at k + 35 (4 s after k - 5).
 - traffic: in both stages the actors of each plan's rollout are reactive IDM vehicles (NAVSIM
   v2's two-stage default) or the log replayed (`sim.scoring.traffic`); the caller chooses.
 - weights: w_i = exp(-||p_end - s_i||^2 / (2 sigma^2)) normalised over i, p_end the end (4 s) of
@@ -289,7 +290,7 @@ class PseudoSimAggregate:
       stage_two_epdms_weighted; stage_one_subscores, stage_two_subscores_weighted: name -> mean
       (None without frames, and per sub-score None without a finite value).
     - frames_weights_vanished, groups_weights_vanished, groups (None without frames),
-      frames_without_score (on_vanished="nan").
+      frames_without_score (on_vanished="nan"); share_groups_weights_vanished: their ratio.
     """
 
     frames: int
@@ -303,16 +304,23 @@ class PseudoSimAggregate:
     groups: int | None
     frames_without_score: int
 
+    @property
+    def share_groups_weights_vanished(self) -> float | None:
+        """The share of groups whose stage-two weights vanished (None without groups)."""
+        return round(self.groups_weights_vanished / self.groups, 6) if self.groups else None
+
     def to_json(self) -> dict:
         if self.frames == 0:
             return {"frames": 0, "score": None, "stage_one_epdms": None, "stage_two_epdms_weighted": None,
-                    "frames_weights_vanished": 0, "groups_weights_vanished": 0, "frames_without_score": 0}
+                    "frames_weights_vanished": 0, "groups_weights_vanished": 0,
+                    "share_groups_weights_vanished": None, "frames_without_score": 0}
         return {"frames": self.frames, "score": self.score, "stage_one_epdms": self.stage_one_epdms,
                 "stage_two_epdms_weighted": self.stage_two_epdms_weighted,
                 "stage_one_subscores": dict(self.stage_one_subscores),
                 "stage_two_subscores_weighted": dict(self.stage_two_subscores_weighted),
                 "frames_weights_vanished": self.frames_weights_vanished,
                 "groups_weights_vanished": self.groups_weights_vanished, "groups": self.groups,
+                "share_groups_weights_vanished": self.share_groups_weights_vanished,
                 "frames_without_score": self.frames_without_score}
 
 

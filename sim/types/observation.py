@@ -7,7 +7,7 @@ The loop takes a renderer and a policy as plain protocols so that `sim` never im
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -58,9 +58,15 @@ class Observation:
 
 
 class Renderer(Protocol):
-    """Renders the camera rig at the ego pose and actor poses of a world state."""
+    """Renders the camera rig at the ego pose and actor poses of a world state.
 
-    def render(self, scenario: Scenario, state: WorldState) -> CameraImages: ...
+    `before_camera(i)`, when given, is called before camera i is rendered (a renderer that
+    renders the rig in one batch calls it once, with 0); it may raise to stop the rendering
+    (a server stops there for a call whose deadline has passed).
+    """
+
+    def render(self, scenario: Scenario, state: WorldState,
+               before_camera: Callable[[int], None] | None = None) -> CameraImages: ...
 
 
 class Policy(Protocol):

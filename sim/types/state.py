@@ -22,6 +22,7 @@ class EndReason(str, enum.Enum):
     ROUTE_COMPLETE = "route_complete"  # the ego reached the end of its route (EngineConfig.stop_at_route_end)
     SCENARIO_END = "scenario_end"  # the scenario's last logged step
     MAX_STEPS = "max_steps"  # EngineConfig.max_steps were taken
+    POLICY_TERMINATED = "policy_terminated"  # the policy ended the episode (sim.errors.PolicyTerminated)
 
     # As enum.StrEnum (Python 3.11+) does: str() and f-strings give the value, not "EndReason.MAX_STEPS".
     __str__ = str.__str__

@@ -16,7 +16,7 @@ from sim.scoring.stage_two import FrameConfig, StageTwoConfig
 
 SCENE = "scene-demo-0000"
 TINY = dict(render=RenderSettings(("CAM_FRONT",), 64, 36, "cpu"), frames=FrameConfig(max_frames=1),
-            stage_two=StageTwoConfig(lateral_offsets_m=(-0.5, 0.0, 0.5), longitudinal_offsets_m=(0.0,)))
+            stage_two=StageTwoConfig(mode="grid", lateral_offsets_m=(-0.5, 0.0, 0.5), longitudinal_offsets_m=(0.0,)))
 
 
 class CountingFactory:
@@ -46,7 +46,7 @@ def test_a_second_policy_and_a_second_run_re_render_nothing(demo_dataroot, tmp_p
     first = CountingFactory(settings.render)
     scorer = ScenarioScorer(scenario, settings, first)
     starts = scorer.starts[scorer.frames[0]]
-    assert scorer.frames == [5] and len(starts.offsets) == 3
+    assert scorer.frames == [5] and len(starts) == 3
     a = scorer.score_policy(resolve_policy("idm"), "idm")
     # stage one: 2 logged frames; stage two: 3 starts at 3.5 s and at 4 s
     assert first.builds == 1 and first.renders == 2 + 2 * 3 == scorer.cache.renders

@@ -13,7 +13,7 @@ from sim.scoring.stage_two import FrameConfig, StageTwoConfig
 
 SCENE = "scene-demo-0000"
 TINY = dict(render=RenderSettings(("CAM_FRONT",), 64, 36, "cpu"), frames=FrameConfig(max_frames=1),
-            stage_two=StageTwoConfig(lateral_offsets_m=(-0.5, 0.0, 0.5), longitudinal_offsets_m=(0.0,)))
+            stage_two=StageTwoConfig(mode="grid", lateral_offsets_m=(-0.5, 0.0, 0.5), longitudinal_offsets_m=(0.0,)))
 
 
 def test_ray_workers_give_the_same_scores(demo_dataroot, tmp_path):

@@ -51,10 +51,12 @@ class FlatRenderer:
         self.width, self.height = width, height
         self.closed = False
 
-    def render(self, scenario, state) -> CameraImages:
+    def render(self, scenario, state, before_camera=None) -> CameraImages:
         c = self.rig.num_cameras
         rgb = np.empty((c, self.height, self.width, 3), np.uint8)
         for i in range(c):
+            if before_camera is not None:
+                before_camera(i)
             rgb[i] = ((7 * state.step_index + 40 * i) % 256, 128, 255 - i)
         return CameraImages(self.rig.names.copy(), rgb, np.full((c, self.height, self.width), 10.0, np.float32),
                             np.ones((c, self.height, self.width), np.float32), self.rig.intrinsics.copy(),

@@ -19,11 +19,13 @@ UNIT_WORDS = ("metre", "radian", "m/s", "second", "microsecond", "pixel", "byte"
 
 def test_generated_code_is_up_to_date(tmp_path):
     pytest.importorskip("grpc_tools", reason="grpcio-tools (a dev dependency) regenerates the contract")
-    from proto.generate import generate, generated_names
+    from proto.generate import PROTO_DIRS, generate, generated_names
 
     written = generate(tmp_path)
-    assert sorted(p.name for p in written) == generated_names()
-    stale = [p.name for p in written if p.read_bytes() != (PROTO_DIR / p.name).read_bytes()]
+    assert sorted(str(p.relative_to(tmp_path)) for p in written) == sorted(
+        str(d / name) for d in PROTO_DIRS for name in generated_names(d))
+    stale = [str(p.relative_to(tmp_path)) for p in written
+             if p.read_bytes() != (REPO_ROOT / p.relative_to(tmp_path)).read_bytes()]
     assert not stale, f"regenerate the committed code with `python proto/generate.py`: {stale} differ"
 
 
@@ -66,3 +68,54 @@ def test_package_path_and_version():
     oneof = driving_policy_pb2.PlanResponse.DESCRIPTOR.oneofs_by_name["action"]
     assert {f.name for f in oneof.fields} == {"trajectory", "controls"}
     assert messages_pb2.ImageEncoding.Name(1) == "IMAGE_ENCODING_RAW_RGB8"
+
+
+_FIELDS_OF = """
+import json, sys
+from google.protobuf import descriptor_pb2
+
+def walk(messages, prefix, out):
+    for m in messages:
+        out[prefix + m.name] = sorted([f.name, f.number, f.type, f.label] for f in m.field)
+        walk(m.nested_type, prefix + m.name + ".", out)
+
+out = {}
+for spec in sys.argv[1:]:  # package:module_pb2
+    package, _, name = spec.partition(":")
+    fdp = descriptor_pb2.FileDescriptorProto()
+    getattr(__import__(package, fromlist=[name]), name).DESCRIPTOR.CopyToProto(fdp)
+    walk(fdp.message_type, "", out)
+print(json.dumps(out))
+"""
+
+
+def _fields(modules: list[str]) -> dict:
+    import json
+    import subprocess
+    import sys
+
+    return json.loads(subprocess.check_output([sys.executable, "-c", _FIELDS_OF, *modules], cwd=REPO_ROOT))
+
+
+def test_alpasim_messages_keep_upstreams_field_numbers_and_types():
+    """Every field of splatsim's copy is the same field (name, number, type, label) in the copy
+    carla-driver-interface vendors from NVlabs/alpasim; each side loads in its own process (both
+    would define the same message names otherwise)."""
+    pytest.importorskip("carla_driver_interface", reason="carla-driver-interface is a dev dependency")
+    ours = _fields([f"proto.alpasim.v0:{m}_pb2" for m in ("common", "sensorsim", "egodriver")])
+    theirs = _fields([f"carla_driver_interface.protocol:{m}_pb2" for m in ("common", "sensorsim", "egodriver")])
+    assert len(ours) >= 20
+    different = {name: [f for f in fields if f not in theirs.get(name, [])] for name, fields in ours.items()}
+    assert not {k: v for k, v in different.items() if v}
+    # The only upstream fields left out are the camera models splatsim cannot render.
+    left_out = {name: [f[0] for f in theirs[name] if f not in fields] for name, fields in ours.items()}
+    assert {k: v for k, v in left_out.items() if v} == {
+        "CameraSpec": ["bivariate_windshield_model_param", "ftheta_param", "opencv_fisheye_param"]}
+
+
+def test_alpasim_rpcs_are_upstreams():
+    from proto.alpasim.v0 import RPCS, SERVICE_PATH
+
+    assert SERVICE_PATH == "/egodriver.EgodriverService/"
+    assert set(RPCS) == {"start_session", "close_session", "submit_image_observation", "submit_egomotion_observation",
+                         "submit_route", "submit_recording_ground_truth", "drive", "get_version"}

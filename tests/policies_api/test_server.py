@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import time
 
 import grpc
@@ -222,17 +223,18 @@ def test_too_many_sessions_is_resource_exhausted(scenarios):
 
 
 class _ExplodingRenderer(FlatRenderer):
-    def render(self, scenario, state):
+    def render(self, scenario, state, before_camera=None):
         if state.step_index == 2:
             raise RuntimeError("GPU on fire")
-        return super().render(scenario, state)
+        return super().render(scenario, state, before_camera)
 
 
 class _SlowRenderer(FlatRenderer):
-    def render(self, scenario, state):
+    def render(self, scenario, state, before_camera=None):
+        images = super().render(scenario, state, before_camera)
         if state.step_index == 1:
-            time.sleep(0.6)
-        return super().render(scenario, state)
+            time.sleep(0.6)  # the camera's work, started in time, ends after the deadline
+        return images
 
 
 def test_unexpected_errors_become_internal_and_lost_replies_can_be_retried(scenarios):
@@ -300,3 +302,70 @@ def test_graceful_shutdown_on_sigterm(scenario_dir, socket_dir):
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=10)
+
+
+class _GatedRenderer(FlatRenderer):
+    """Renders only once `gate` is set; `entered` is set when a render has started."""
+
+    gate = threading.Event()
+    entered = threading.Event()
+
+    def render(self, scenario, state, before_camera=None):
+        _GatedRenderer.entered.set()
+        assert _GatedRenderer.gate.wait(20.0)
+        return super().render(scenario, state, before_camera)
+
+
+def _gated_server(scenarios, **config):
+    _GatedRenderer.gate, _GatedRenderer.entered = threading.Event(), threading.Event()
+    return SimulatorServer(ScenarioCatalog(scenarios=scenarios), ServerConfig(port=0, **config), _GatedRenderer)
+
+
+def _camera_session(stub) -> str:
+    request = spb.CreateSessionRequest(scenario="road-open")
+    request.cameras.names.append("CAM_FRONT")
+    request.cameras.width, request.cameras.height = 16, 16
+    return stub.CreateSession(request, metadata=METADATA).session_id
+
+
+def test_a_flood_on_a_busy_session_is_aborted_at_once_and_other_clients_stay_fast(scenarios):
+    with _gated_server(scenarios) as srv:
+        channel, stub = _stub(srv.tcp_target)
+        other, other_stub = _stub(srv.tcp_target)  # another client's connection
+        with channel, other:
+            session_id = _camera_session(stub)
+            first = stub.Reset.future(spb.ResetRequest(session_id=session_id), metadata=METADATA)  # no deadline
+            assert _GatedRenderer.entered.wait(10.0)
+            t0 = time.monotonic()
+            flood = [stub.Reset.future(spb.ResetRequest(session_id=session_id), metadata=METADATA) for _ in range(48)]
+            errors = [f.exception(timeout=10.0) for f in flood]
+            flood_s = time.monotonic() - t0
+            info_s = []
+            for _ in range(5):
+                t = time.monotonic()
+                other_stub.GetInfo(spb.GetInfoRequest(), timeout=5.0, metadata=METADATA)
+                info_s.append(time.monotonic() - t)
+            assert not first.done()  # the first Reset still renders: nothing waited for it
+            _GatedRenderer.gate.set()
+            assert first.result(timeout=10.0).observation.step_index == 0
+        assert all(e is not None and e.code() == grpc.StatusCode.ABORTED for e in errors)
+        assert "busy with another call" in errors[0].details() and "retry" in errors[0].details()
+        assert srv.service.stats.snapshot()["aborted_busy"] == 48
+        # Loose bounds for a shared machine; before, each flood call held a thread for 10 s.
+        assert flood_s < 5.0 and max(info_s) < 1.0, (flood_s, info_s)
+
+
+def test_calls_beyond_the_concurrency_bound_are_resource_exhausted(scenarios):
+    with _gated_server(scenarios, max_workers=1, max_concurrent_rpcs=2) as srv:
+        channel, stub = _stub(srv.tcp_target)
+        with channel:
+            session_id = _camera_session(stub)
+            first = stub.Reset.future(spb.ResetRequest(session_id=session_id), metadata=METADATA)
+            assert _GatedRenderer.entered.wait(10.0)  # the only worker thread is busy
+            queued = stub.GetInfo.future(spb.GetInfoRequest(), metadata=METADATA)  # waits for the thread
+            time.sleep(0.2)
+            assert _code(stub.GetInfo, spb.GetInfoRequest(), timeout=5.0) == grpc.StatusCode.RESOURCE_EXHAUSTED
+            _GatedRenderer.gate.set()
+            first.result(timeout=10.0)
+            assert queued.result(timeout=10.0).contract_version == 1
+            stub.GetInfo(spb.GetInfoRequest(), timeout=5.0)  # and the server serves on

@@ -167,6 +167,47 @@ def test_bad_f_rest_count_is_named(tmp_path: Path) -> None:
         load_ply(_write(tmp_path, gap + bytes(25 * 4)))
 
 
+def _corrupted(tmp_path: Path, name: str, vertex: int, value: float) -> Path:
+    """A saved degree-1 scene of 5 vertices with one property of one vertex overwritten."""
+    good = tmp_path / "good.ply"
+    save_ply(good, random_scene(5, 1))
+    raw = good.read_bytes()
+    header_end = raw.index(b"end_header\n") + len(b"end_header\n")
+    names = [line.split()[2] for line in raw[:header_end].decode().splitlines() if line.startswith("property")]
+    data = np.frombuffer(raw, np.dtype([(n, "<f4") for n in names]), offset=header_end).copy()
+    data[name][vertex] = value
+    return _write(tmp_path, raw[:header_end] + data.tobytes())
+
+
+@pytest.mark.parametrize("name, value", [("y", np.nan), ("scale_1", -np.inf), ("scale_2", np.nan),
+                                         ("scale_0", np.inf), ("opacity", np.nan), ("f_rest_4", np.inf),
+                                         ("f_dc_0", np.nan)])
+def test_non_finite_value_names_the_property_and_vertex(tmp_path: Path, name: str, value: float) -> None:
+    path = _corrupted(tmp_path, name, 3, value)
+    with pytest.raises(SceneFileError, match=f"'{name}' of vertex 3 is {value}") as err:
+        load_ply(path)
+    assert str(err.value).startswith(f"{path}: ")
+    assert ("stored as logs" in str(err.value)) == name.startswith("scale_")
+
+
+def test_zero_rotation_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "zero.ply"
+    scene = random_scene(4, 0)
+    scene.quats_wxyz[2] = 0.0
+    save_ply(path, scene)
+    with pytest.raises(SceneFileError, match="rot_0..rot_3 of vertex 2 are all 0"):
+        load_ply(path)
+
+
+def test_header_with_a_property_too_few_is_refused(tmp_path: Path) -> None:
+    """Data of 17 properties under a header that lists 16: read as is, every value would shift."""
+    good = tmp_path / "good.ply"
+    save_ply(good, random_scene(6, 0))
+    raw = good.read_bytes().replace(b"property float nz\n", b"")
+    with pytest.raises(SceneFileError, match=r"24 bytes follow the data the header declares \(6 vertices of 64"):
+        load_ply(_write(tmp_path, raw))
+
+
 def test_missing_file_is_a_scene_file_error(tmp_path: Path) -> None:
     with pytest.raises(SceneFileError, match="cannot read"):
         load_ply(tmp_path / "absent.ply")

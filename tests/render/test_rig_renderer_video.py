@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import imageio.v2 as imageio
 import numpy as np
+import pytest
 
 from render.renderer import GaussianRenderer
 from render.rig import NUSCENES_CAMERA_NAMES, nuscenes_default_rig, viewmats_world_to_camera
@@ -58,6 +61,31 @@ def test_renderer_draws_the_rig_and_hides_invalid_actors(tmp_path) -> None:
     frames = imageio.mimread(paths["CAM_FRONT"])
     assert len(frames) == 3 and frames[0].shape == (54, 96, 3)
     assert not list((tmp_path / "video").glob(".*"))  # temporaries renamed away
+
+
+def test_camera_by_camera_rendering_equals_the_batch_and_can_be_stopped() -> None:
+    scenario = straight_road_scenario(num_steps=10, actors=(ActorSpec(x_m=20.0, lane=0),), road_length_m=120.0)
+    rig = nuscenes_default_rig()
+    scenario = dataclasses.replace(scenario, cameras=dataclasses.replace(rig, names=rig.names.astype(str)))
+    renderer = GaussianRenderer.for_scenario(scenario, 32, 18, backend="cpu")
+    state = initial_state(prepare(scenario))
+    batch, called = renderer.render(scenario, state), []
+    one_by_one = renderer.render(scenario, state, called.append)
+    assert called == [0, 1, 2, 3, 4, 5]
+    assert np.array_equal(batch.rgb, one_by_one.rgb) and np.array_equal(batch.depth_m, one_by_one.depth_m)
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_third(i: int) -> None:
+        called.append(i)
+        if i == 2:
+            raise Stop
+
+    called.clear()
+    with pytest.raises(Stop):
+        renderer.render(scenario, state, stop_at_third)
+    assert called == [0, 1, 2]
 
 
 def test_tile_rig_uses_the_nuscenes_layout() -> None:

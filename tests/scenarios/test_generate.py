@@ -17,12 +17,14 @@ from scenarios.generate import (
     WorkItem,
     generate_scenarios,
     replay_outcome,
+    result_settings,
     run_item,
     verify_outputs,
 )
 from scenarios.scenario_file import load_scenario_file, save_scenario, scenarios_equal
 from scenarios.synthetic import ActorSpec, straight_road_scenario
 from sim.errors import ConfigError
+from sim.policies.registry import make_policy
 
 FAST = PlannerConfig(num_samples=8, ddim_steps=6)
 
@@ -136,6 +138,9 @@ def test_ray_path_matches_the_serial_run(serial_run, demo_dataroot, tmp_path, mo
         if ray_record["kept"]:
             assert scenarios_equal(load_scenario_file(tmp_path / ray_record["scenario_file"]),
                                    load_scenario_file(out_serial / serial_record["scenario_file"]))
+            # Two clean runs write the same bytes (the module doc's claim): no clock time in the zip.
+            assert ((tmp_path / ray_record["scenario_file"]).read_bytes()
+                    == (out_serial / serial_record["scenario_file"]).read_bytes())
 
 
 def test_generate_command_line(demo_dataroot, busy_scene, tmp_path):
@@ -158,3 +163,27 @@ def test_generate_command_line(demo_dataroot, busy_scene, tmp_path):
     bad = CliRunner().invoke(app, ["--dataroot", str(demo_dataroot), "--out", str(tmp_path),
                                    "--collision-type", "t-bone"])
     assert bad.exit_code != 0
+
+
+class _Recorder:
+    """A stand-in for `policies_api.resolve.resolve_policy`: records the names it builds."""
+
+    def __init__(self):
+        self.names = []
+
+    def __call__(self, name):
+        self.names.append(name)
+        return make_policy("idm")
+
+
+def test_the_reference_ego_comes_from_the_injected_factory(tmp_path):
+    # without a factory only the built-in egos are accepted; with one, any name it resolves (a
+    # remote stack), and the factory is not a setting (settings.json pins the name only)
+    with pytest.raises(ConfigError, match="egodriver://127.0.0.1:1"):
+        GenerateConfig(dataroots=("d",), out_dir=str(tmp_path), policy="egodriver://127.0.0.1:1")
+    factory = _Recorder()
+    config = GenerateConfig(dataroots=("d",), out_dir=str(tmp_path), policy="egodriver://127.0.0.1:1",
+                            policy_factory=factory)
+    assert config.ego_policy().name == "idm" and factory.names == ["egodriver://127.0.0.1:1"]
+    settings = result_settings(config, "sha")
+    assert settings["policy"] == "egodriver://127.0.0.1:1" and "policy_factory" not in settings

@@ -273,3 +273,114 @@ def test_error_manifest_not_json(saved):
     _rewrite(saved, manifest_bytes=b"{not json")
     with pytest.raises(ScenarioFileError, match="not valid JSON"):
         load_scenario_file(saved)
+
+
+# ---- values that would change scores -------------------------------------------------------------
+
+
+def _negative_size(sc: Scenario) -> None:
+    sc.actors.size_wlh_m[0, 1] = -4.5
+
+
+def _nan_actor_position(sc: Scenario) -> None:
+    sc.actors.xy[0, 2, 0] = np.nan
+
+
+def _inf_ego_yaw(sc: Scenario) -> None:
+    sc.ego.yaw_rad[1] = np.inf
+
+
+def _zero_lane_width(sc: Scenario) -> None:
+    sc.map.lanes.width_m[1] = 0.0
+
+
+def _route_lane_out_of_range(sc: Scenario) -> None:
+    sc.route.lane_indices[1] = 7
+
+
+def _unknown_actor_kind(sc: Scenario) -> None:
+    sc.actors.kind[0] = 9
+
+
+def _time_grid_gap(sc: Scenario) -> None:
+    sc.t_us[3:] += 50_000
+
+
+@pytest.mark.parametrize("corrupt, array, problem", [
+    (_negative_size, "actors.size_wlh_m", "<= 0"),
+    (_nan_actor_position, "actors.xy", "non-finite"),
+    (_inf_ego_yaw, "ego.yaw_rad", "non-finite"),
+    (_zero_lane_width, "map.lanes.width_m", "<= 0"),
+    (_route_lane_out_of_range, "route.lane_indices", "holds 7"),
+    (_unknown_actor_kind, "actors.kind", "holds 9"),
+    (_time_grid_gap, "t_us", "grid"),
+], ids=lambda v: v.__name__.strip("_") if callable(v) else None)
+def test_error_bad_values_name_the_file_and_the_array(tmp_path, corrupt, array, problem):
+    scenario = _tiny_scenario()
+    corrupt(scenario)
+    path = save_scenario(scenario, tmp_path / f"bad{SCENARIO_SUFFIX}")  # writing does not check; reading does
+    with pytest.raises(ScenarioFileError) as err:
+        load_scenario_file(path)
+    assert str(err.value).startswith(f"{path}: array '{array}' ") and problem in str(err.value)
+
+
+def test_empty_arrays_of_any_dtype_load(tmp_path):
+    """A scenario without actors: np.array([]) makes float64 tokens, which hold no value of a wrong type."""
+    tiny = _tiny_scenario()
+    no_actors = dataclasses.replace(tiny.actors, **{f.name: getattr(tiny.actors, f.name)[:0]
+                                                    for f in dataclasses.fields(tiny.actors)})
+    no_actors = dataclasses.replace(no_actors, instance_tokens=np.array([]))
+    scenario = dataclasses.replace(tiny, actors=no_actors)
+    loaded = load_scenario_file(save_scenario(scenario, tmp_path / f"empty{SCENARIO_SUFFIX}"))
+    assert scenario_differences(scenario, loaded) == []
+
+
+def test_error_array_shape_against_the_other_arrays(tmp_path):
+    tiny = _tiny_scenario()
+    short = dataclasses.replace(tiny, ego=dataclasses.replace(tiny.ego, speed_mps=tiny.ego.speed_mps[:4]))
+    path = save_scenario(short, tmp_path / f"short{SCENARIO_SUFFIX}")
+    with pytest.raises(ScenarioFileError, match=r"array 'ego.speed_mps' has 4 entries along axis 0, not 5 \(T\)"):
+        load_scenario_file(path)
+
+
+def test_error_array_that_differs_from_its_manifest_entry(saved):
+    with zipfile.ZipFile(saved) as archive:
+        arrays = json.loads(archive.read(MANIFEST_ENTRY))["arrays"]
+    arrays["actors.z"]["shape"] = [1, 6]
+    _rewrite(saved, manifest_update={"arrays": arrays})
+    with pytest.raises(ScenarioFileError, match=r"array 'actors.z' is <f8\[1, 5\] but the manifest declares"):
+        load_scenario_file(saved)
+
+
+def test_error_non_finite_ego_params(tmp_path):
+    scenario = dataclasses.replace(_tiny_scenario(), ego_params=EgoParams(wheelbase_m=float("nan")))
+    path = save_scenario(scenario, tmp_path / f"nan{SCENARIO_SUFFIX}")
+    with pytest.raises(ScenarioFileError, match="ego_params.wheelbase_m"):
+        load_scenario_file(path)
+
+
+# ---- the same bytes ---------------------------------------------------------------------------------
+
+_SAVE_TINY = ("import sys; from pathlib import Path; from tests.scenarios.test_scenario_file import _tiny_scenario; "
+              "from scenarios.scenario_file import save_scenario; save_scenario(_tiny_scenario(), Path(sys.argv[1]))")
+
+
+def test_same_scenario_gives_the_same_bytes_wherever_and_whenever_it_is_written(tmp_path):
+    """Two writers 14 hours apart in local time (the zip's clock) and with other umasks: one file."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
+    paths = []
+    for tz, umask in (("UTC", 0o022), ("Pacific/Kiritimati", 0o077)):
+        path = tmp_path / tz.replace("/", "-") / f"tiny{SCENARIO_SUFFIX}"
+        path.parent.mkdir()
+        subprocess.run([sys.executable, "-c", f"import os; os.umask({umask}); {_SAVE_TINY}", str(path)],
+                       cwd=REPO_ROOT, env={**os.environ, "TZ": tz}, check=True)
+        paths.append(path)
+    assert paths[0].read_bytes() == paths[1].read_bytes()
+    with zipfile.ZipFile(paths[0]) as archive:
+        names = archive.namelist()
+    assert names[0] == MANIFEST_ENTRY and names[1:] == sorted(names[1:])

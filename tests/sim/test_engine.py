@@ -9,7 +9,7 @@ from sim.errors import ActionError, ConfigError
 from sim.metrics import episode_metrics
 from sim.policies.builtin import ExpertPolicy
 from sim.policies.registry import make_policy
-from sim.types.state import ControlAction, EndReason
+from sim.types.state import ControlAction, EndReason, TrajectoryAction
 
 
 @pytest.fixture(scope="module")
@@ -58,3 +58,25 @@ def test_bad_inputs_raise_project_errors(busy_road):
         step(ctx, initial_state(ctx), ControlAction(float("nan"), 0.0))
     with pytest.raises(ConfigError, match="unknown policy"):
         make_policy("teleport")
+
+
+class _TurningPlan:
+    """Plans knots every 0.5 s over 4 s along a gentle left arc, heading 0.1 rad/s ahead."""
+
+    name = "turning-plan"
+
+    def reset(self, scenario) -> None:
+        pass
+
+    def plan(self, observation):
+        t = np.arange(1, 9) * 0.5
+        return TrajectoryAction(np.stack([5.0 * t, 0.25 * t ** 2], -1), 0.1 * t, t)
+
+
+def test_episodes_record_the_plans_headings_on_the_recording_grid(busy_road):
+    """EPDMS's extended comfort tracks each recorded plan with its own headings, so they are
+    recorded: resampled to 0.1 s .. 4.0 s (linear in time from the ego's heading) in global."""
+    ep = run_episode(prepare(busy_road, EngineConfig(max_steps=10, stop_at_route_end=False)), _TurningPlan())
+    assert ep.plan_yaw_rad.shape == ep.plan_xy.shape[:2]
+    expected = ep.ego_yaw_rad[:-1, None] + 0.1 * np.arange(1, 41)[None, :] * 0.1
+    assert ep.plan_yaw_rad[:-1] == pytest.approx(expected, abs=1e-9)

@@ -20,8 +20,9 @@ def test_score_command_end_to_end(demo_dataroot, tmp_path):
     app.command("other")(lambda: None)  # a multi-command app, as in the real CLI
     out = tmp_path / "out"
     args = ["score", "--dataroot", demo_dataroot, "--scenes", SCENE, "--policy", "idm", "--policy", "over-cautious",
-            "--width", 64, "--height", 36, "--frames", 1, "--lateral", -0.5, "--lateral", 0.0, "--lateral", 0.5,
-            "--longitudinal", 0.0, "--cache", tmp_path / "cache", "--out", out, "--json", "--no-progress"]
+            "--width", 64, "--height", 36, "--frames", 1, "--starts", "grid", "--lateral", -0.5, "--lateral", 0.0,
+            "--lateral", 0.5, "--longitudinal", 0.0, "--cache", tmp_path / "cache", "--out", out, "--json",
+            "--no-progress"]
     result = CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)

@@ -24,6 +24,7 @@ from scenarios.synthetic import ActorSpec, straight_road_scenario
 from sim.engine import EngineConfig, initial_state, prepare
 from sim.errors import ConfigError
 from sim.geometry import wrap_angle
+from sim.policies.registry import make_policy
 
 
 def _follower_road():
@@ -60,7 +61,7 @@ def test_collision_type_sets_the_geometry(model, collision_type, actor):
 
     cand = Candidate(actor, 10, collision_type, 0.0, 0.0, 0.0, 0.0, 0.0)
     cfg = PlannerConfig(collision_type=collision_type, seed=1)
-    episode, _ = run_adversary_episode(sc, model, cand, cfg, "expert", 60)
+    episode, _ = run_adversary_episode(sc, model, cand, cfg, make_policy("expert"), 60)
     out = adversary_outcome(sc, episode, actor)
     assert out.critical and out.realistic, out.to_dict()
     k = out.critical_index

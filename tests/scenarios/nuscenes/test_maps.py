@@ -69,3 +69,35 @@ def test_error_map_of_the_wrong_version(broken_root, version):
     with pytest.raises(DatasetError) as err:
         load_scenario(broken_root, only_scene(REAL_DATAROOTS[0]), VERSION)
     assert str(map_path) in str(err.value) and "'1.3'" in str(err.value) and repr(version) in str(err.value)
+
+
+def _demo_copy_with_map_edit(demo_dataroot, tmp_path, edit):
+    import shutil
+
+    root = tmp_path / "dataroot"
+    shutil.copytree(demo_dataroot, root)
+    path = root / "maps" / "expansion" / "boston-seaport.json"
+    content = json.loads(path.read_text())
+    edit(content)
+    path.write_text(json.dumps(content))
+    return root, path, content
+
+
+def test_error_map_node_that_is_not_finite(demo_dataroot, tmp_path):
+    root, path, content = _demo_copy_with_map_edit(demo_dataroot, tmp_path,
+                                                   lambda m: m["node"][11].update(x=float("nan")))
+    with pytest.raises(DatasetError) as err:
+        load_scenario(root, "scene-demo-0000", VERSION)
+    assert str(err.value).startswith(f"{path.resolve()}: node record {content['node'][11]['token']} has x, y (nan,")
+
+
+def test_error_map_arcline_piece_with_a_negative_radius(demo_dataroot, tmp_path):
+    def edit(m):
+        token = sorted(m["arcline_path_3"])[3]
+        m["arcline_path_3"][token][0]["radius"] = -5.0
+        m["edited"] = token
+
+    root, path, content = _demo_copy_with_map_edit(demo_dataroot, tmp_path, edit)
+    with pytest.raises(DatasetError, match="radius a finite number > 0") as err:
+        load_scenario(root, "scene-demo-0000", VERSION)
+    assert str(err.value).startswith(f"{path.resolve()}: arcline_path_3 record {content['edited']} has a piece")

@@ -121,3 +121,65 @@ def test_curvature_is_measured_over_metres_of_path():
     curv = path_curvature_kernel(arc, noisy, 2.0)
     assert np.max(np.abs(curv[10:-10] - 1 / 20.0)) < 0.005
     assert np.all(path_curvature_kernel(np.zeros(5), np.arange(5.0), 2.0) == 0.0)  # standing: none
+
+
+def test_the_reference_near_now_has_the_plans_curvature():
+    """The engine replans every step, so it tracks every reference at its start: the extension
+    back from the first pose continues the plan's arc (radius 20 m), with tangent headings."""
+    ego = EgoState(0.0, 0.0, 0.0, 5.0, 0.0, 0.0, 0.0)
+    xy, yaw = circle(20.0, 5.0, 4.0)
+    ref = reference_from_trajectory(TrajectoryAction(xy[1:], yaw[1:], np.arange(1, 41) * 0.1), ego)
+    assert ref.t_s[0] == pytest.approx(-0.5)
+    assert ref.curvature_per_m[:12] == pytest.approx(np.full(12, 1 / 20.0), rel=0.02)  # -0.5 s .. +0.6 s
+    back = ref.t_s <= 0.0
+    assert np.hypot(ref.xy[back, 0], ref.xy[back, 1] - 20.0) == pytest.approx(np.full(back.sum(), 20.0), abs=1e-3)
+    assert ref.yaw_rad[back] == pytest.approx(5.0 * ref.t_s[back] / 20.0, abs=1e-3)
+
+
+def _standing_start_into_a_left_turn(ego_params: EgoParams):
+    """A logged rear axle (kinematic bicycle) standing for 1 s, then pulling away at 1.5 m/s^2,
+    straight for 2 m, then into a left turn of radius 10 m (the curvature ramped in over 2 m):
+    (T,) times, (T, 2) xy, (T,) yaw, (T,) speed, (T,) steer, every 0.1 s for 9 s."""
+    t = np.arange(91) * 0.1
+    s = 0.75 * np.clip(t - 1.0, 0.0, None) ** 2
+    fine = np.linspace(0.0, s[-1], 20001)
+    kappa = 0.1 * np.clip((fine - 2.0) / 2.0, 0.0, 1.0)
+    heading = np.concatenate([[0.0], np.cumsum(0.5 * (kappa[1:] + kappa[:-1]) * np.diff(fine))])
+    x = np.concatenate([[0.0], np.cumsum(np.cos(0.5 * (heading[1:] + heading[:-1])) * np.diff(fine))])
+    y = np.concatenate([[0.0], np.cumsum(np.sin(0.5 * (heading[1:] + heading[:-1])) * np.diff(fine))])
+    xy = np.stack([np.interp(s, fine, x), np.interp(s, fine, y)], -1)
+    steer = np.arctan(ego_params.wheelbase_m * np.interp(s, fine, kappa))
+    return t, xy, np.interp(s, fine, heading), 1.5 * np.clip(t - 1.0, 0.0, None), steer
+
+
+@pytest.mark.parametrize("frame", [5, 10, 15, 20, 25])
+def test_consecutive_plans_of_a_logged_standing_start_into_a_turn_agree_within_extended_comfort(frame):
+    """NAVSIM's extended comfort compares the rollouts of consecutive plans 0.5 s apart. The log
+    replayed as the plan (the expert: an ego waiting, then pulling away into a turn) is tracked in
+    the closed loop, replanned every step, for 0.5 s; the plan made there, rolled out, must agree
+    with the rollout of the plan made 0.5 s earlier."""
+    from sim.dynamics.bicycle import bicycle_step_kernel, ego_state_from_vector, params_vector
+    from sim.dynamics.tracker import tracking_controls
+    from sim.geometry import global_to_local_xy
+    from sim.scoring.comfort import extended_comfort, kinematics_from_states
+
+    params = EgoParams()
+    t, xy, yaw, speed, steer = _standing_start_into_a_left_turn(params)
+
+    def reference_from(state_vec: np.ndarray, k: int):
+        # 4.5 s of the log, at most 4 s tracked: the plan does not end (and brake) within the
+        # horizon, as EPDMS extends its proposals for the tracker (`proposal_states`).
+        ego = ego_state_from_vector(state_vec, params.wheelbase_m)
+        future = slice(k + 1, k + 46)
+        return reference_from_trajectory(TrajectoryAction(global_to_local_xy(xy[future], ego.xy, ego.yaw_rad),
+                                                          yaw[future] - ego.yaw_rad, np.arange(1, 46) * 0.1), ego)
+
+    state = np.array([*xy[frame], yaw[frame], speed[frame], 1.5 if t[frame] > 1.0 else 0.0, steer[frame]])
+    previous = rollout(reference_from(state, frame), state, 40, params, TrackerParams())
+    for k in range(frame, frame + 5):
+        controls = tracking_controls(reference_from(state, k), state, 0.0, params, TrackerParams())
+        state = bicycle_step_kernel(state, *controls, params_vector(params), 0.1)
+    current = rollout(reference_from(state, frame + 5), state, 40, params, TrackerParams())
+    result = extended_comfort(kinematics_from_states(current, params.wheelbase_m, 0.1),
+                              kinematics_from_states(previous, params.wheelbase_m, 0.1), 5, 0.1)
+    assert result.ok, result

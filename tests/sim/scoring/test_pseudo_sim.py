@@ -107,8 +107,8 @@ def test_extended_comfort_is_shared_and_the_score_recomputed(road_data):
 
 def test_a_plan_ending_exactly_at_a_start_gives_it_the_dominant_weight(road, road_data):
     k = select_frames(road)[0]
-    starts = stage_two_starts(road_data, k, StageTwoConfig(lateral_offsets_m=(-1.0, 0.0, 1.0),
-                                                      longitudinal_offsets_m=(-2.0, 0.0, 2.0)))
+    starts = stage_two_starts(road_data, k, StageTwoConfig(mode="grid", lateral_offsets_m=(-1.0, 0.0, 1.0),
+                                                           longitudinal_offsets_m=(-2.0, 0.0, 2.0)))
     assert len(starts.offsets) == 9 and starts.dropped == 0
     for i in range(len(starts.offsets)):
         w = proximity_weights(starts.now.xy[i], starts.now.xy)
@@ -144,6 +144,7 @@ def test_vanished_weights_are_flagged_and_never_silent():
     assert not frames[0].weights_vanished and frames[1].weights_vanished and math.isnan(frames[1].score)
     agg = aggregate_frames(frames)
     assert agg.frames_weights_vanished == 1 and agg.groups_weights_vanished == 1
+    assert agg.groups == 4 and agg.to_json()["share_groups_weights_vanished"] == 0.25  # 1 of 4 groups
     assert agg.frames_without_score == 1 and agg.score == pytest.approx(frames[0].score)
     lines = vanished_warnings(frames, "policy p, scene s", cfg)
     assert len(lines) == 1 and "weights_vanished" in lines[0] and "39.00 m" in lines[0] and "no score" in lines[0]
