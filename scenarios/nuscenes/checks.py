@@ -147,6 +147,8 @@ def _first(records: list[dict], field_name: str, is_bad: Callable[[object], bool
 
 def _number_array(values: list, shape: tuple[int, ...]) -> np.ndarray | None:
     """values as a float64 array of the given shape; None unless all are numbers (not bools or strings)."""
+    if not values:  # an empty table (a log without annotations): np.array([]) has no columns to check
+        return np.zeros(shape)
     try:
         array = np.array(values)
     except (TypeError, ValueError):  # ragged lists

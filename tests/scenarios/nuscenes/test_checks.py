@@ -98,3 +98,10 @@ def test_quaternion_of_any_norm_is_normalised(root):
     (root / VERSION / "ego_pose.json").write_text(json.dumps(poses))
     loaded = NuScenesSource(root, VERSION).nusc.get("ego_pose", poses[5]["token"])["rotation"]
     np.testing.assert_allclose(loaded, stored / np.linalg.norm(stored), rtol=0, atol=1e-15)
+
+
+def test_a_log_without_annotations_loads_with_no_actors(root):
+    for table in ("sample_annotation", "instance"):
+        rewrite_table(root, table, lambda records: records.clear())
+    source = NuScenesSource(root, VERSION)
+    assert source.load_scenario(source.scene_names[0]).actors.num_actors == 0
