@@ -17,13 +17,13 @@ from typing import Callable
 from render.reconstruct import CPU_RASTERIZERS
 from sim.errors import ConfigError, DatasetError
 
-CPU_DEFAULT_STEPS = 2_000
+CPU_DEFAULT_STEPS = 2_500
 CUDA_DEFAULT_STEPS = 30_000
 CPU_DEFAULT_RESOLUTION = (160, 90)
 CUDA_DEFAULT_RESOLUTION = (800, 450)
-CPU_INIT_POINTS = 20_000
+CPU_INIT_POINTS = 30_000
 CUDA_INIT_POINTS = 200_000
-CPU_MAX_GAUSSIANS = 50_000
+CPU_MAX_GAUSSIANS = 150_000
 CUDA_MAX_GAUSSIANS = 3_000_000
 INIT_SOURCES = ("auto", "lidar", "stereo", "map")
 MIN_STEREO_POINTS = 1_000  # fewer stereo matches than this: start from the map instead
