@@ -316,25 +316,38 @@ def correlation_table(points: Sequence[PairPoint | PolicyMeans]) -> dict[str, di
     return {t: {p: fit_stats(column(t), column(p)) for p in PREDICTORS} for t in CLOSED_TARGETS}
 
 
+def policy_family(name: str) -> str:
+    """"idm" for "idm[speed=0.5]": the family a policy's parameters sweep (the name itself otherwise)."""
+    return name.split("[", 1)[0]
+
+
 def plot_correlation(per_policy: Sequence[PolicyMeans], pairs: Sequence[PairPoint], stats_policy: dict,
                      stats_pairs: dict, path: Path, target: str = "closed_loop_epdms") -> None:
+    """Two panels (open loop, pseudo-simulation) against the closed loop. With dozens of policies
+    names would hide the points: colours are families (a sweep's members share one), and only
+    the policies without parameters are named."""
     panels = [("open_loop_epdms", "open-loop EPDMS (stage one)"), ("pseudo_sim", "pseudo-simulation EPDMS")]
-    fig, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 5.2), dpi=100, squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 5.6), dpi=100, squeeze=False)
     colors = plt.get_cmap("tab10")
-    names = [p.policy for p in per_policy]
+    families = list(dict.fromkeys(policy_family(p.policy) for p in per_policy))
+    color_of = {f: colors(i % 10) for i, f in enumerate(families)}
     for ax, (key, label) in zip(axes[0], panels):
-        for i, name in enumerate(names):
-            pts = [(getattr(r, target), getattr(r, key)) for r in pairs if r.policy == name
-                   and getattr(r, key) is not None and getattr(r, target) is not None]
-            if pts:
-                xs, ys = zip(*pts)
-                ax.scatter(xs, ys, s=14, alpha=0.35, color=colors(i % 10))
-        for i, p in enumerate(per_policy):
+        pts = [(getattr(r, target), getattr(r, key), color_of[policy_family(r.policy)]) for r in pairs
+               if getattr(r, key) is not None and getattr(r, target) is not None]
+        if pts:
+            xs, ys, cs = zip(*pts)
+            ax.scatter(xs, ys, s=12, alpha=0.3, color=cs)
+        shown: set[str] = set()
+        for p in per_policy:
             x, y = getattr(p, target), getattr(p, key)
             if x is None or y is None:
                 continue
-            ax.scatter([x], [y], s=90, color=colors(i % 10), edgecolor="black", zorder=3, label=p.policy)
-            ax.annotate(p.policy, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
+            family = policy_family(p.policy)
+            ax.scatter([x], [y], s=70, color=color_of[family], edgecolor="black", zorder=3,
+                       label=None if family in shown else family)
+            shown.add(family)
+            if family == p.policy:
+                ax.annotate(p.policy, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
         sp, sq = stats_policy[target][key], stats_pairs[target][key]
         if sp.slope is not None:
             xs = np.linspace(0, 1, 10)
@@ -347,7 +360,7 @@ def plot_correlation(per_policy: Sequence[PolicyMeans], pairs: Sequence[PairPoin
         ax.set_title(f"{label}\npolicies: R²={fmt(sp.r2, 2)}, ρ={fmt(sp.spearman_rho, 2)} (n={sp.n}); "
                      f"pairs: R²={fmt(sq.r2, 2)}, ρ={fmt(sq.spearman_rho, 2)} (n={sq.n})", fontsize=9)
         ax.grid(alpha=0.3)
-    axes[0, 0].legend(fontsize=8, loc="lower right")
+    axes[0, 0].legend(fontsize=8, loc="upper left", title="policy family", title_fontsize=8)
     fig.suptitle("Open-loop and pseudo-simulation scores against the closed loop (big: policy means; small: "
                  "policy x scenario)", fontsize=10)
     fig.tight_layout()

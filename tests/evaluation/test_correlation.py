@@ -102,3 +102,10 @@ def test_correlate_end_to_end(demo_dataroot, tmp_path):
     assert doc["traffic"] == "reactive" and doc["closed_loop"]["reactive"] is True
     assert json.loads((tmp_path / "corr" / "pseudo_sim" / "pseudo_sim.json").read_text())["traffic"] == "reactive"
     assert "Pseudo-simulation traffic: reactive" in (tmp_path / "corr" / "correlate.md").read_text()
+
+
+def test_a_sweeps_members_share_their_family():
+    from evaluation.correlation import policy_family
+
+    assert policy_family("idm[speed=0.5,headway=2]") == "idm"
+    assert policy_family("noisy[sigma=1]") == "noisy" and policy_family("expert") == "expert"
