@@ -69,8 +69,11 @@ _WRITER = textwrap.dedent("""
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_writer_killed_mid_write_leaves_no_file(tmp_path, signum):
     out = tmp_path / "videos"
+    # A job started in the background by a non-interactive shell (as CI may run the suite) inherits
+    # SIGINT ignored, and Python then never raises KeyboardInterrupt: give the child the default.
     child = subprocess.Popen([sys.executable, "-c", _WRITER, str(out)], cwd=REPO_ROOT, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+                             stderr=subprocess.PIPE, text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert child.stdout.readline().strip() == "writing", child.stderr.read()
         assert any(p.name.endswith(PARTIAL_SUFFIX) for p in out.iterdir())  # killed while partials exist
