@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from evaluation.benchmarks.common import latency_stats_ms, stop_process
+
 TARGET_RATIO = 2.0  # DESIGN.md: egodriver step overhead within 2x of splatsim's own gRPC policy
 PLAN_SPEED_MPS = 5.0
 
@@ -113,21 +115,6 @@ def _start_driver(serve: str, policy: str) -> tuple[subprocess.Popen, str]:
     return proc, f"egodriver://127.0.0.1:{port}"
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
-
-
-def _stats_ms(samples_ns: list[int]) -> dict:
-    a = np.asarray(samples_ns, np.float64) / 1e6
-    return {"p50_ms": float(np.median(a)), "p99_ms": float(np.percentile(a, 99)), "mean_ms": float(a.mean()),
-            "min_ms": float(a.min()), "n": int(len(a))}
-
-
 def time_policies(policies: dict, context, renderer, steps: int, warmup: int) -> dict:
     """p50/p99 of each policy's plan over `steps` closed-loop steps after `warmup`, the policies interleaved
     step by step (in a rotating order) so that a shared machine's load falls on all alike; each policy
@@ -153,7 +140,7 @@ def time_policies(policies: dict, context, renderer, steps: int, warmup: int) ->
             if i >= warmup:
                 samples[name].append(dt)
             recorder.advance(action)
-    return {name: _stats_ms(values) for name, values in samples.items()}
+    return {name: latency_stats_ms(values) for name, values in samples.items()}
 
 
 def bench_egodriver(steps: int = 300, warmup: int = 30, actors: int = 20, cameras: int = 0, width: int = 480,
@@ -202,7 +189,7 @@ def bench_egodriver(steps: int = 300, warmup: int = 30, actors: int = 20, camera
         for policy in policies.values():
             policy.close()
         for proc in procs:
-            _stop(proc)
+            stop_process(proc)
     g, e = report["results"]["grpc"], report["results"]["egodriver"]
     c = report["results"]["egodriver_carla_driver_interface"]
     report["ratio_p50"] = e["p50_ms"] / g["p50_ms"]

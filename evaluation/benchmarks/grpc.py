@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from evaluation.benchmarks.common import latency_stats_ms, stop_process
+
 TARGET_NO_IMAGES_P50_MS = 1.0
 TARGET_IMAGES_P50_MS = 5.0
 
@@ -61,12 +63,6 @@ class FrameCacheRenderer:
         for i in range(len(self.images.names) if before_camera is not None else 0):
             before_camera(i)
         return self.images
-
-
-def _stats_ms(samples_ns: list[int]) -> dict:
-    a = np.asarray(samples_ns, np.float64) / 1e6
-    return {"p50_ms": float(np.median(a)), "p99_ms": float(np.percentile(a, 99)), "mean_ms": float(a.mean()),
-            "min_ms": float(a.min()), "n": int(len(a))}
 
 
 def _frames_path(directory: Path) -> Path:
@@ -166,7 +162,7 @@ def _time_remote(target: str, scenario_name: str, cameras: list[str], width: int
                 encode_us.append(result.timing_us["encode"])
             if result.done:
                 sim.reset()
-    out = _stats_ms(samples)
+    out = latency_stats_ms(samples)
     out["server_engine_p50_ms"] = float(np.median(engine_us)) / 1e3
     out["server_encode_p50_ms"] = float(np.median(encode_us)) / 1e3
     return out
@@ -197,7 +193,7 @@ def _time_in_process(scenario, frame, cameras: list[str], width: int, height: in
         observe(ctx, state, route_s)
         if i >= warmup:
             engine.append(time.perf_counter_ns() - t0)
-    results["engine"] = _stats_ms(engine)
+    results["engine"] = latency_stats_ms(engine)
 
     options = SessionOptions(scenario=scenario.name, camera_names=tuple(cameras), width=width, height=height,
                              engine=config)
@@ -215,7 +211,7 @@ def _time_in_process(scenario, frame, cameras: list[str], width: int, height: in
                 samples.append(dt)
             if msg.done:
                 session.reset()
-        results[name] = _stats_ms(samples)
+        results[name] = latency_stats_ms(samples)
     return results
 
 
@@ -255,12 +251,7 @@ def bench_grpc(steps: int = 300, warmup: int = 30, cameras: int = 6, width: int 
                     case: _time_remote(targets[transport], scenario.name, names, width, height, steps, warmup)
                     for case, names in cases.items()}
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+            stop_process(proc)
     images_case = list(cases)[1]
     report["targets"] = {"no_images_p50_ms": TARGET_NO_IMAGES_P50_MS, "images_p50_ms": TARGET_IMAGES_P50_MS}
     report["meets_targets"] = {

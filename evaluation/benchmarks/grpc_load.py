@@ -34,7 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from evaluation.benchmarks.grpc import _action, _stats_ms, bench_scenario
+from evaluation.benchmarks.common import latency_stats_ms, stop_process
+from evaluation.benchmarks.grpc import _action, bench_scenario
 
 TARGET_GETINFO_P99_MS = 50.0
 CLIENTS_PER_PROCESS = 8
@@ -197,7 +198,7 @@ def _run_clients_case(target: str, server: subprocess.Popen, stats_file: Path, s
         channel.close()
     for phase in PHASES:
         for method in ("GetInfo", "Step"):
-            out[phase][method] = _stats_ms(out[phase][method]) if out[phase].get(method) else None
+            out[phase][method] = latency_stats_ms(out[phase][method]) if out[phase].get(method) else None
     return out
 
 
@@ -234,12 +235,7 @@ def bench_grpc_load(clients: tuple[int, ...] = (2, 8, 32), phase_s: float = 6.0,
                     target, server, tmp / "stats.json", scenario.name, n, phase_s, flood, abandoned,
                     abandon_deadline_s, camera_names, width, height, env, repo)
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(timeout=10)
+            stop_process(server)
     report["meets_target"] = all(
         r[p]["GetInfo"] is not None and r[p]["GetInfo"]["p99_ms"] <= TARGET_GETINFO_P99_MS
         for r in report["results"].values() for p in PHASES)
