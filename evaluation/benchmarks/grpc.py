@@ -135,7 +135,8 @@ def _serve_main(scenario_file: str, frame_file: str, port: int, unix: str) -> No
 # ---- the measurements ---------------------------------------------------------------------------
 
 
-def _action():
+def straight_plan():
+    """The plan every remote-step benchmark sends: 8 poses 0.5 s apart, 5 m/s straight ahead."""
     from sim.policies.builtin import PLAN_TIMES_S
     from sim.types.state import TrajectoryAction
 
@@ -147,7 +148,7 @@ def _time_remote(target: str, scenario_name: str, cameras: list[str], width: int
                  warmup: int) -> dict:
     from policies_api.client import RemoteSimulator
 
-    action = _action()
+    action = straight_plan()
     samples, engine_us, encode_us = [], [], []
     with RemoteSimulator(target, timeout_s=60.0) as sim:
         sim.reset(scenario_name, cameras=cameras, width=width, height=height, max_steps=None,
@@ -175,7 +176,7 @@ def _time_in_process(scenario, frame, cameras: list[str], width: int, height: in
     from policies_api.session_options import SessionOptions
     from sim.engine import EngineConfig, evaluate, initial_state, observe, prepare, step
 
-    action = _action()
+    action = straight_plan()
     config = EngineConfig(stop_at_route_end=False)
     ctx = prepare(scenario, config)
     results = {}

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from evaluation.benchmarks.common import latency_stats_ms, stop_process
-from evaluation.benchmarks.grpc import _action, bench_scenario
+from evaluation.benchmarks.grpc import bench_scenario, straight_plan
 
 TARGET_GETINFO_P99_MS = 50.0
 CLIENTS_PER_PROCESS = 8
@@ -89,7 +89,7 @@ def _clients_main(target: str, scenario: str, clients: int, start_at: float, pha
     phases; prints {phase: {"GetInfo": [ns...], "Step": [ns...]}} as JSON."""
     from policies_api.client import RemoteSimulator
 
-    action = _action()
+    action = straight_plan()
     samples = {p: {"GetInfo": [], "Step": []} for p in PHASES}
     lock = threading.Lock()
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from policies_api.hugsim import convert
 from policies_api.renderer_factory import RendererFactory
 from render.rig import NUSCENES_CAMERA_NAMES, pose_ego_to_global, viewmats_world_to_camera
 from scenarios.demo_town.nuscenes_tables import LIDAR_TRANSLATION_M, LIDAR_YAW_RAD
+from sim.atomic import write_bytes_atomic
 from sim.engine import EngineConfig, EpisodeRecorder
 from sim.geometry import project_point_kernel
 from sim.metrics import episode_metrics
@@ -167,9 +167,8 @@ class HugsimEnvironment:
         if self.config.out_dir is not None:
             folder = Path(self.config.out_dir) / sc.scenario.name
             folder.mkdir(parents=True, exist_ok=True)
-            tmp = folder / "metrics.json.tmp"
-            tmp.write_text(json.dumps(summary, indent=2, sort_keys=True, default=float))
-            os.replace(tmp, folder / "metrics.json")
+            write_bytes_atomic(folder / "metrics.json",
+                               json.dumps(summary, indent=2, sort_keys=True, default=float).encode())
 
     # ---- observation and info -------------------------------------------------------------------
 
